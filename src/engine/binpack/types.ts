@@ -1,0 +1,56 @@
+// Shared types of the bin-packing algorithms (reference §7).
+
+import type { Resources } from "../resources.js";
+
+/** Per-node scheduling metadata, computed fresh for every decision. */
+export interface NodeCapacity {
+  name: string;
+  /** allocatable − (reserved usage + overhead). May be negative. */
+  available: Resources;
+  /** allocatable − overhead: what Spark work could use on an otherwise empty node. */
+  schedulable: Resources;
+  /** Zone label value, or "default" when the node has none. */
+  zone: string;
+  labels: Record<string, string>;
+  unschedulable: boolean;
+  ready: boolean;
+}
+
+export type NodeMetadata = Map<string, NodeCapacity>;
+
+export interface Efficiency {
+  cpu: number;
+  memory: number;
+  gpu: number;
+  max: number;
+}
+
+export interface PackResult {
+  /** Node chosen for the driver, "" when hasCapacity is false. */
+  driverNode: string;
+  /** One entry per executor (repeats are normal), in placement order. */
+  executorNodes: string[];
+  /** Packing efficiency of every node in the metadata after placing this app. */
+  efficiencies: Map<string, Efficiency>;
+  hasCapacity: boolean;
+}
+
+/**
+ * A bin-packer: places one driver and `executorCount` executors.
+ * `driverOrder` / `executorOrder` are candidate node names in priority order.
+ */
+export type Packer = (
+  driver: Resources,
+  executor: Resources,
+  executorCount: number,
+  driverOrder: readonly string[],
+  executorOrder: readonly string[],
+  metadata: NodeMetadata,
+) => PackResult;
+
+export interface BinpackAlgorithm {
+  name: string;
+  pack: Packer;
+  /** Single-AZ packers: demands are zone-enforced and the dynamic-allocation same-AZ rule can apply. */
+  singleAz: boolean;
+}
