@@ -1,0 +1,203 @@
+// Service configuration: a YAML (or JSON) file with the reference's kebab-case keys, plus flags and
+// environment variables for the few things a quick start needs. Every key is documented in the README.
+
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { getBinpacker } from "./engine/binpack/index.js";
+import type { EngineConfig, LabelPriority } from "./engine/config.js";
+
+export interface ServiceConfig {
+  engine: EngineConfig;
+  host: string;
+  port: number;
+  /** The extender route is served at `/predicates` and at `<contextPath>/predicates`. */
+  contextPath: string;
+  /** Largest accepted request body, bytes. */
+  maxBodyBytes: number;
+  logLevel: string;
+  /** Path to a kubeconfig; "" = in-cluster when running in a pod, else the embedded cluster. */
+  kubeConfig: string;
+  /** Force the embedded simulated cluster even inside Kubernetes. */
+  embedded: boolean;
+  /** YAML file of nodes (and optional pods) for the embedded cluster. */
+  embeddedClusterFile: string;
+  /** Node-pinned demand objects and unschedulable marker timeout. */
+  unschedulablePodTimeoutMs: number;
+  leaderElection: {
+    enabled: boolean;
+    namespace: string;
+    leaseName: string;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
+  /** Reservation writes: attempts and exponential backoff. */
+  writeRetries: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
+}
+
+export class ConfigError extends Error {}
+
+const KNOWN_KEYS = new Set([
+  "host",
+  "port",
+  "context-path",
+  "max-body-bytes",
+  "log-level",
+  "kube-config",
+  "embedded",
+  "embedded-cluster-file",
+  "scheduler-name",
+  "fifo",
+  "fifo-config",
+  "binpack",
+  "should-schedule-dynamically-allocated-executors-in-same-az",
+  "instance-group-label",
+  "driver-prioritized-node-label",
+  "executor-prioritized-node-label",
+  "unschedulable-pod-timeout-duration",
+  "leader-election",
+  "write-retries",
+]);
+
+/** Go-style durations: "300ms", "10s", "1m30s", "2h"; a bare number is seconds. */
+export function parseDuration(v: unknown, key: string): number {
+  if (typeof v === "number" && Number.isFinite(v) && v >= 0) return v * 1000;
+  if (typeof v !== "string") throw new ConfigError(`${key}: expected a duration such as "10m", got ${JSON.stringify(v)}`);
+  const s = v.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  while ((m = re.exec(s)) !== null) {
+    total += Number(m[1]) * unit[m[2]];
+    pos = re.lastIndex;
+  }
+  if (pos !== s.length || s.length === 0) throw new ConfigError(`${key}: "${v}" is not a duration (use e.g. 90s, 10m, 1h)`);
+  return total;
+}
+
+function bool(v: unknown, key: string, dflt: boolean): boolean {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v === "boolean") return v;
+  if (v === "true") return true;
+  if (v === "false") return false;
+  throw new ConfigError(`${key}: expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function int(v: unknown, key: string, dflt: number, min = 0): number {
+  if (v === undefined || v === null) return dflt;
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
+    throw new ConfigError(`${key}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function str(v: unknown, key: string, dflt: string): string {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== "string") throw new ConfigError(`${key}: expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function obj(v: unknown, key: string): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) throw new ConfigError(`${key}: expected a map`);
+  return v as Record<string, unknown>;
+}
+
+function labelPriority(v: unknown, key: string): LabelPriority | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, key);
+  const labelName = str(o["label-name"], `${key}.label-name`, "");
+  const values = o["label-values-descending-priority"];
+  if (!labelName) throw new ConfigError(`${key}.label-name is required`);
+  if (!Array.isArray(values) || values.some((x) => typeof x !== "string")) {
+    throw new ConfigError(`${key}.label-values-descending-priority must be a list of strings`);
+  }
+  return { labelName, labelValuesDescendingPriority: values as string[] };
+}
+
+/** Builds the configuration from a parsed file (a plain object); throws ConfigError naming the bad key. */
+export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
+  for (const k of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(k)) throw new ConfigError(`unknown configuration key "${k}"`);
+  }
+  const binpackName = str(raw.binpack, "binpack", "distribute-evenly");
+  let binpack;
+  try {
+    binpack = getBinpacker(binpackName);
+  } catch (e) {
+    throw new ConfigError(`binpack: ${(e as Error).message}`);
+  }
+  const fifoConfig = obj(raw["fifo-config"], "fifo-config");
+  const byGroup: Record<string, number> = {};
+  const rawByGroup = obj(fifoConfig["enforce-after-pod-age-by-instance-group"], "fifo-config.enforce-after-pod-age-by-instance-group");
+  for (const [g, d] of Object.entries(rawByGroup)) {
+    byGroup[g] = parseDuration(d, `fifo-config.enforce-after-pod-age-by-instance-group.${g}`);
+  }
+  const le = obj(raw["leader-election"], "leader-election");
+  const wr = obj(raw["write-retries"], "write-retries");
+  const unschedTimeout = raw["unschedulable-pod-timeout-duration"];
+  return {
+    engine: {
+      schedulerName: str(raw["scheduler-name"], "scheduler-name", "spark-scheduler"),
+      binpack,
+      fifo: bool(raw.fifo, "fifo", false),
+      fifoDefaultEnforceAfterMs:
+        fifoConfig["default-enforce-after-pod-age"] === undefined
+          ? 0
+          : parseDuration(fifoConfig["default-enforce-after-pod-age"], "fifo-config.default-enforce-after-pod-age"),
+      fifoEnforceAfterByInstanceGroup: byGroup,
+      instanceGroupLabel: str(raw["instance-group-label"], "instance-group-label", "resource_channel"),
+      driverPrioritizedNodeLabel: labelPriority(raw["driver-prioritized-node-label"], "driver-prioritized-node-label"),
+      executorPrioritizedNodeLabel: labelPriority(raw["executor-prioritized-node-label"], "executor-prioritized-node-label"),
+      dynamicAllocationSameAz: bool(
+        raw["should-schedule-dynamically-allocated-executors-in-same-az"],
+        "should-schedule-dynamically-allocated-executors-in-same-az",
+        false,
+      ),
+    },
+    host: str(raw.host, "host", "0.0.0.0"),
+    port: int(raw.port, "port", 8483),
+    contextPath: str(raw["context-path"], "context-path", "/spark-scheduler").replace(/\/+$/, ""),
+    maxBodyBytes: int(raw["max-body-bytes"], "max-body-bytes", 16 * 1024 * 1024, 1024),
+    logLevel: str(raw["log-level"], "log-level", "info"),
+    kubeConfig: str(raw["kube-config"], "kube-config", ""),
+    embedded: bool(raw.embedded, "embedded", false),
+    embeddedClusterFile: str(raw["embedded-cluster-file"], "embedded-cluster-file", "examples/cluster.yaml"),
+    unschedulablePodTimeoutMs:
+      unschedTimeout === undefined ? 600_000 : parseDuration(unschedTimeout, "unschedulable-pod-timeout-duration") || 600_000,
+    leaderElection: {
+      enabled: bool(le.enabled, "leader-election.enabled", true),
+      namespace: str(le.namespace, "leader-election.namespace", "spark"),
+      leaseName: str(le["lease-name"], "leader-election.lease-name", "spark-scheduler-extender"),
+      leaseDurationMs: le["lease-duration"] === undefined ? 15_000 : parseDuration(le["lease-duration"], "leader-election.lease-duration"),
+      renewDeadlineMs: le["renew-deadline"] === undefined ? 10_000 : parseDuration(le["renew-deadline"], "leader-election.renew-deadline"),
+      retryPeriodMs: le["retry-period"] === undefined ? 2_000 : parseDuration(le["retry-period"], "leader-election.retry-period"),
+    },
+    writeRetries: {
+      maxAttempts: int(wr["max-attempts"], "write-retries.max-attempts", 5, 1),
+      initialBackoffMs:
+        wr["initial-backoff"] === undefined ? 100 : parseDuration(wr["initial-backoff"], "write-retries.initial-backoff"),
+      maxBackoffMs: wr["max-backoff"] === undefined ? 5_000 : parseDuration(wr["max-backoff"], "write-retries.max-backoff"),
+    },
+  };
+}
+
+/** Reads a config file (YAML or JSON); an empty path gives the defaults. */
+export function loadConfig(path: string | undefined, overrides: Record<string, unknown> = {}): ServiceConfig {
+  let raw: Record<string, unknown> = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+    }
+    const parsed = parseYaml(text) as unknown;
+    if (parsed !== null && parsed !== undefined) raw = obj(parsed, `config file ${path}`);
+  }
+  return configFromObject({ ...raw, ...overrides });
+}

@@ -1,0 +1,40 @@
+// Compaction (reference §4.4, which never worked there because of swapped arguments): when a reserved
+// executor dies, a running extra executor of the same application moves from its soft reservation into the
+// freed hard slot, so the application keeps its guaranteed minimum and the soft headroom is free again.
+
+import type { EngineContext } from "./context.js";
+import type { ReservationWrite } from "./decision.js";
+import { unboundSlotsByNode } from "./executor.js";
+import { cloneReservation, reservationKey } from "./reservation.js";
+
+/** Moves soft-reserved executors into unbound hard slots; returns the reservation writes (already applied). */
+export function compactSoftReservations(ctx: EngineContext): ReservationWrite[] {
+  const { state } = ctx;
+  const writes: ReservationWrite[] = [];
+  for (const soft of [...state.soft.values()]) {
+    if (soft.executors.size === 0) continue;
+    const r = state.reservations.get(reservationKey(soft.namespace, soft.appId));
+    if (!r) continue;
+    const unbound = unboundSlotsByNode(ctx, r);
+    if (unbound.size === 0) continue;
+    const next = cloneReservation(r);
+    let moved = false;
+    for (const [podName, softSlot] of [...soft.executors]) {
+      if (!state.isActive(soft.namespace, podName)) continue;
+      // Prefer a free slot on the executor's own node; else take any and move it there.
+      let list = unbound.get(softSlot.node);
+      if (!list || list.length === 0) list = [...unbound.values()].find((l) => l.length > 0);
+      if (!list || list.length === 0) break;
+      const slot = list.shift()!;
+      next.pods.set(slot, podName);
+      next.slots.get(slot)!.node = softSlot.node;
+      state.removeSoft(soft.namespace, soft.appId, podName, false);
+      moved = true;
+    }
+    if (moved) {
+      state.putReservation(next);
+      writes.push({ op: "update", reservation: next, previous: r });
+    }
+  }
+  return writes;
+}

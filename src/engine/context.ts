@@ -1,0 +1,55 @@
+// Shared helpers of the driver and executor flows: config + state, and the per-pod lookups both need.
+
+import type { AppShape, Result } from "./app-shape.js";
+import { err } from "./app-shape.js";
+import type { EngineConfig } from "./config.js";
+import { instanceGroupOf, nodeEligible } from "./eligibility.js";
+import type { PodInfo } from "./model.js";
+import { podKey } from "./model.js";
+import { hasShapeAnnotations, shapeFromAnnotations } from "./spark-pods.js";
+import { SPARK_PROPERTIES_KEY, shapeFromSparkProperties } from "./spark-conf.js";
+import type { ClusterState } from "./state.js";
+
+export class EngineContext {
+  constructor(
+    readonly state: ClusterState,
+    readonly config: EngineConfig,
+  ) {}
+
+  /** The pod's instance group, "" when it has none. */
+  instanceGroup(pod: PodInfo): string {
+    return instanceGroupOf(pod, this.config.instanceGroupLabel) ?? "";
+  }
+
+  /**
+   * The application's shape: from the driver's spark-scheduler annotations when it has any, otherwise from
+   * the Spark conf ConfigMap mounted into the driver (zero-configuration support).
+   */
+  shape(driver: PodInfo): Result<AppShape> {
+    if (hasShapeAnnotations(driver)) return shapeFromAnnotations(driver);
+    if (!driver.sparkConfMap) {
+      return err(
+        "driver has no spark-scheduler annotations (spark-driver-cpu, spark-driver-mem, spark-executor-cpu, " +
+          "spark-executor-mem, spark-executor-count) and no Spark conf volume to derive them from",
+      );
+    }
+    const data = this.state.configMaps.get(podKey(driver.namespace, driver.sparkConfMap));
+    if (!data) {
+      return err(`waiting for Spark conf ConfigMap ${driver.namespace}/${driver.sparkConfMap} to appear`);
+    }
+    const props = data[SPARK_PROPERTIES_KEY];
+    if (props === undefined) {
+      return err(`Spark conf ConfigMap ${driver.namespace}/${driver.sparkConfMap} has no ${SPARK_PROPERTIES_KEY} key`);
+    }
+    return shapeFromSparkProperties(props);
+  }
+
+  /** Nodes the pod (or, for executor slots, its driver as a proxy) may run on, in name order. */
+  eligibleNodes(pod: PodInfo): string[] {
+    const out: string[] = [];
+    for (const node of this.state.nodes.values()) {
+      if (nodeEligible(pod, node).ok) out.push(node.name);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,209 @@
+// Driver admission (reference §3.2–3.3): a driver is admitted only when the driver and all its (minimum)
+// executors fit, after existing reservations, overhead and — with FIFO — the drivers ahead of it.
+// Admission creates the application's reservation: one slot for the driver, one per executor.
+
+import type { AppShape } from "./app-shape.js";
+import type { PackResult } from "./binpack/types.js";
+import { buildMetadata } from "./capacity-view.js";
+import type { EngineContext } from "./context.js";
+import { type Decision, type DemandIntent, failure } from "./decision.js";
+import { driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
+import type { PodInfo } from "./model.js";
+import { podKey } from "./model.js";
+import { orderNodes } from "./node-order.js";
+import {
+  DRIVER_SLOT,
+  type Reservation,
+  type Slot,
+  cloneReservation,
+  executorSlotName,
+} from "./reservation.js";
+
+/** Placement of an application against the current state, without changing anything. */
+export interface Placement {
+  shape: AppShape;
+  result: PackResult;
+  /** Set when FIFO blocks the application. */
+  blockedBy?: PodInfo;
+  reason?: string;
+}
+
+/**
+ * Plans where an application would go: candidate nodes, capacity view, FIFO, bin-packing.
+ * `offered` restricts the driver's node (kube-scheduler's feasible nodes); executors may use any eligible node.
+ */
+export function planApplication(
+  ctx: EngineContext,
+  driver: PodInfo,
+  shape: AppShape,
+  offered: readonly string[] | undefined,
+  nowMs: number,
+  fifo: boolean,
+): Placement {
+  const { state, config } = ctx;
+  const eligible = ctx.eligibleNodes(driver);
+  const eligibleSet = new Set(eligible);
+  const driverCandidates = offered ? offered.filter((n) => eligibleSet.has(n)) : eligible;
+  const metadata = buildMetadata(state, eligible);
+  const { driverNodes, executorNodes } = orderNodes(metadata, driverCandidates, {
+    driverPriority: config.driverPrioritizedNodeLabel,
+    executorPriority: config.executorPrioritizedNodeLabel,
+  });
+  const pack = (s: AppShape) =>
+    config.binpack.pack(s.driver, s.executor, s.minExecutors, driverNodes, executorNodes, metadata);
+
+  if (fifo) {
+    const queue = driverQueue(state, config, driver, (p) => ctx.instanceGroup(p));
+    const self = podKey(driver.namespace, driver.name);
+    const idx = queue.findIndex((q) => podKey(q.pod.namespace, q.pod.name) === self);
+    const earlier = idx >= 0 ? queue.slice(0, idx) : queue.filter((q) => q.pod.createdAtMs < driver.createdAtMs);
+    const verdict = fitEarlierDrivers(
+      earlier,
+      (p) => {
+        const s = ctx.shape(p);
+        return s.ok ? s.value : undefined;
+      },
+      pack,
+      metadata,
+      enforceAfterMs(config, ctx.instanceGroup(driver)),
+      nowMs,
+    );
+    if (verdict.blockedBy) {
+      return { shape, result: emptyResult(), blockedBy: verdict.blockedBy.pod, reason: verdict.reason };
+    }
+  }
+  const result = pack(shape);
+  if (!result.hasCapacity) {
+    return { shape, result, reason: describeNoFit(shape, driverCandidates.length, executorNodes.length) };
+  }
+  return { shape, result };
+}
+
+function emptyResult(): PackResult {
+  return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
+}
+
+function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: number): string {
+  const execs = shape.minExecutors === 1 ? "1 executor" : `${shape.minExecutors} executors`;
+  if (driverNodes === 0) return "application does not fit to the cluster: no offered node is eligible for the driver";
+  return (
+    `application does not fit to the cluster: the driver and ${execs} need room at once ` +
+    `(${driverNodes} candidate driver nodes, ${executorNodes} candidate executor nodes)`
+  );
+}
+
+/** The driver flow of the extender filter. */
+export function decideDriver(
+  ctx: EngineContext,
+  pod: PodInfo,
+  appId: string,
+  offered: readonly string[],
+  nowMs: number,
+): Decision {
+  const { state } = ctx;
+  const instanceGroup = ctx.instanceGroup(pod);
+  const base = { role: "driver" as const, appId, instanceGroup };
+
+  // 1. An application that is already admitted gets its reserved node back (retries, bind failures).
+  const existing = state.getReservation(pod.namespace, appId);
+  if (existing) {
+    const slot = existing.slots.get(DRIVER_SLOT);
+    if (!slot) return failure("failure-internal", `reservation ${pod.namespace}/${appId} has no driver slot`, base);
+    if (!offered.includes(slot.node)) {
+      return failure(
+        "failure-fit",
+        `driver is reserved on node ${slot.node}, which kube-scheduler did not offer (it may be full or cordoned)`,
+        base,
+      );
+    }
+    const writes: Decision["writes"] = [];
+    if (existing.driverPod !== pod.name || existing.pods.get(DRIVER_SLOT) !== pod.name) {
+      // A replacement driver with the same application id takes over the reservation.
+      const next = cloneReservation(existing);
+      next.driverPod = pod.name;
+      next.driverUid = pod.uid;
+      next.pods.set(DRIVER_SLOT, pod.name);
+      state.putReservation(next);
+      writes.push({ op: "update", reservation: next, previous: existing });
+    }
+    return { outcome: "success", node: slot.node, writes, ...base };
+  }
+
+  // 2. Shape of the application.
+  const shape = ctx.shape(pod);
+  if (!shape.ok) return failure("failure-invalid", shape.error, base);
+
+  // 3. Plan: FIFO, then bin-packing.
+  const plan = planApplication(ctx, pod, shape.value, offered, nowMs, ctx.config.fifo);
+  if (plan.blockedBy) {
+    return failure("failure-earlier-driver", plan.reason!, {
+      ...base,
+      blockedBy: podKey(plan.blockedBy.namespace, plan.blockedBy.name),
+      demand: demandFor(ctx, pod, appId, shape.value, instanceGroup),
+    });
+  }
+  if (!plan.result.hasCapacity) {
+    return failure("failure-fit", plan.reason!, { ...base, demand: demandFor(ctx, pod, appId, shape.value, instanceGroup) });
+  }
+
+  // 4. Admit: reservation with a driver slot and one slot per executor.
+  const reservation = newReservation(pod, appId, shape.value, plan.result, nowMs);
+  state.putReservation(reservation);
+  const decision: Decision = {
+    outcome: "success",
+    node: plan.result.driverNode,
+    writes: [{ op: "create", reservation }],
+    demand: { op: "delete", namespace: pod.namespace, podName: pod.name },
+    ...base,
+  };
+  if (shape.value.maxExecutors > shape.value.minExecutors) {
+    state.ensureSoft(pod.namespace, appId, shape.value.maxExecutors - shape.value.minExecutors);
+  }
+  return decision;
+}
+
+export function newReservation(
+  pod: PodInfo,
+  appId: string,
+  shape: AppShape,
+  result: PackResult,
+  nowMs: number,
+): Reservation {
+  const slots = new Map<string, Slot>();
+  slots.set(DRIVER_SLOT, { node: result.driverNode, resources: { ...shape.driver } });
+  result.executorNodes.forEach((node, i) => {
+    slots.set(executorSlotName(i + 1), { node, resources: { ...shape.executor } });
+  });
+  return {
+    namespace: pod.namespace,
+    appId,
+    driverPod: pod.name,
+    driverUid: pod.uid,
+    slots,
+    pods: new Map([[DRIVER_SLOT, pod.name]]),
+    createdAtMs: nowMs,
+  };
+}
+
+function demandFor(
+  ctx: EngineContext,
+  pod: PodInfo,
+  appId: string,
+  shape: AppShape,
+  instanceGroup: string,
+): DemandIntent {
+  const units: Extract<DemandIntent, { op: "create" }>["units"] = [
+    { resources: { ...shape.driver }, count: 1, podNamesByNamespace: { [pod.namespace]: [pod.name] } },
+  ];
+  if (shape.minExecutors > 0) units.push({ resources: { ...shape.executor }, count: shape.minExecutors });
+  return {
+    op: "create",
+    namespace: pod.namespace,
+    podName: pod.name,
+    podUid: pod.uid,
+    appId,
+    instanceGroup,
+    units,
+    enforceSingleZone: ctx.config.binpack.singleAz,
+  };
+}

@@ -1,0 +1,227 @@
+// The scheduling engine's front door: pure, synchronous and deterministic. Time is always an argument.
+// Callers feed Kubernetes objects into `state`, ask for decisions, persist the decision's writes, and call
+// `rollback` when a write fails so that no slot is promised that the API server does not hold.
+
+import type { AppShape, Result } from "./app-shape.js";
+import { compactSoftReservations } from "./compaction.js";
+import type { EngineConfig } from "./config.js";
+import { EngineContext } from "./context.js";
+import { type Decision, failure } from "./decision.js";
+import { decideDriver, planApplication } from "./driver.js";
+import { decideExecutor, isUnbound } from "./executor.js";
+import { appDemand, driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
+import { type PodInfo, podKey } from "./model.js";
+import { DRIVER_SLOT, type Reservation, executorSlots, reservationKey } from "./reservation.js";
+import { type Resources, add, zero } from "./resources.js";
+import { classifyPod } from "./spark-pods.js";
+import { ClusterState } from "./state.js";
+import { buildMetadata } from "./capacity-view.js";
+import { orderNodes } from "./node-order.js";
+
+export class Engine {
+  readonly state: ClusterState;
+  readonly ctx: EngineContext;
+
+  constructor(
+    readonly config: EngineConfig,
+    state = new ClusterState(),
+  ) {
+    this.state = state;
+    this.ctx = new EngineContext(state, config);
+  }
+
+  /**
+   * One extender filter call: the node `pod` must go to, or why it cannot be placed. The returned writes
+   * (soft-reservation compaction first, then the decision's own) are already applied to the state.
+   */
+  filter(pod: PodInfo, offered: readonly string[], nowMs: number): Decision {
+    const id = classifyPod(pod);
+    if (!id.ok) {
+      const outcome = pod.labels["spark-role"] === undefined || !["driver", "executor"].includes(pod.labels["spark-role"])
+        ? "failure-non-spark-pod"
+        : "failure-invalid";
+      return failure(outcome, id.error);
+    }
+    if (offered.length === 0) {
+      return failure("failure-fit", "kube-scheduler offered no nodes", { role: id.value.role, appId: id.value.appId });
+    }
+    // Keep the engine's picture of the pod current: the extender call carries the freshest copy.
+    const known = this.state.getPod(pod.namespace, pod.name);
+    if (!known || known.uid === pod.uid || !pod.uid) this.state.upsertPod(pod);
+
+    const compaction = compactSoftReservations(this.ctx);
+    const decision =
+      id.value.role === "driver"
+        ? decideDriver(this.ctx, pod, id.value.appId, offered, nowMs)
+        : decideExecutor(this.ctx, pod, id.value.appId, offered);
+    if (compaction.length > 0) decision.writes = [...compaction, ...decision.writes];
+    return decision;
+  }
+
+  /** Undoes a decision whose writes could not be persisted. */
+  rollback(decision: Decision): void {
+    for (const w of [...decision.writes].reverse()) {
+      if (w.op === "create") this.state.removeReservation(w.reservation.namespace, w.reservation.appId);
+      else this.state.putReservation(w.previous);
+    }
+    if (decision.softAdded) {
+      const s = decision.softAdded;
+      this.state.removeSoft(s.namespace, s.appId, s.pod, false);
+    }
+  }
+
+  /** Records that kube-scheduler bound a pod to a node (used by the embedded cluster). */
+  markBound(namespace: string, name: string, node: string): void {
+    const p = this.state.getPod(namespace, name);
+    if (p && p.nodeName !== node) this.state.upsertPod({ ...p, nodeName: node, phase: "Running" });
+  }
+
+  // ---- read side ----------------------------------------------------------------------------
+
+  listReservations(namespace?: string): Reservation[] {
+    return [...this.state.reservations.values()]
+      .filter((r) => !namespace || r.namespace === namespace)
+      .sort((a, b) => (reservationKey(a.namespace, a.appId) < reservationKey(b.namespace, b.appId) ? -1 : 1));
+  }
+
+  /** Whether a slot's bound pod is alive and on the slot's node. */
+  slotActive(r: Reservation, slot: string): boolean {
+    return r.pods.has(slot) && !isUnbound(this.ctx, r, slot);
+  }
+
+  queuePosition(namespace: string, podName: string, nowMs: number): Result<QueueReport> {
+    const pod = this.state.getPod(namespace, podName);
+    if (!pod) return { ok: false, error: `pod ${namespace}/${podName} is not known to spark-scheduler` };
+    const id = classifyPod(pod);
+    if (!id.ok) return { ok: false, error: id.error };
+    if (id.value.role !== "driver") return { ok: false, error: `pod ${namespace}/${podName} is not a Spark driver` };
+    const instanceGroup = this.ctx.instanceGroup(pod);
+    if (pod.nodeName || pod.terminated) {
+      return { ok: true, value: emptyReport("scheduled", instanceGroup, "driver is already bound to a node") };
+    }
+    if (this.state.getReservation(namespace, id.value.appId)) {
+      return { ok: true, value: emptyReport("admitted", instanceGroup, "application is admitted; waiting for kube-scheduler to bind the driver") };
+    }
+    const queue = driverQueue(this.state, this.config, pod, (p) => this.ctx.instanceGroup(p));
+    const idx = queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName);
+    const ahead = queue.slice(0, Math.max(0, idx));
+
+    // Walk the queue as FIFO would, noting for every entry whether it fits in what the ones before left.
+    const eligible = this.ctx.eligibleNodes(pod);
+    const metadata = buildMetadata(this.state, eligible);
+    const { driverNodes, executorNodes } = orderNodes(metadata, eligible, {
+      driverPriority: this.config.driverPrioritizedNodeLabel,
+      executorPriority: this.config.executorPrioritizedNodeLabel,
+    });
+    const pack = (s: AppShape) =>
+      this.config.binpack.pack(s.driver, s.executor, s.minExecutors, driverNodes, executorNodes, metadata);
+    const entries: QueueEntryReport[] = [];
+    let aheadDemand = zero();
+    let blocking: QueueEntryReport | undefined;
+    for (const q of ahead) {
+      const shape = this.ctx.shape(q.pod);
+      const entry: QueueEntryReport = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: false };
+      if (shape.ok) {
+        entry.demand = appDemand(shape.value);
+        aheadDemand = add(aheadDemand, entry.demand);
+        const v = fitEarlierDrivers([q], () => shape.value, pack, metadata, Infinity, nowMs);
+        entry.fits = v.blockedBy === undefined;
+        if (!entry.fits && !blocking && q.pod.createdAtMs + enforceAfterMs(this.config, instanceGroup) <= nowMs) blocking = entry;
+      }
+      entries.push(entry);
+    }
+    const own = this.ctx.shape(pod);
+    let fitsNow = false;
+    let reason: string;
+    if (!own.ok) reason = own.error;
+    else {
+      fitsNow = pack(own.value).hasCapacity;
+      const fifoEnforced = this.config.fifo;
+      if (fifoEnforced && blocking) {
+        reason = `waiting behind ${blocking.namespace}/${blocking.podName}, an earlier driver that does not fit`;
+      } else if (!fitsNow) {
+        const plan = planApplication(this.ctx, pod, own.value, undefined, nowMs, false);
+        reason = plan.reason ?? "application does not fit to the cluster";
+      } else {
+        reason = "application fits; waiting for kube-scheduler to retry the driver";
+      }
+    }
+    return {
+      ok: true,
+      value: {
+        state: "waiting",
+        position: idx + 1,
+        queueLength: queue.length,
+        instanceGroup,
+        ahead: entries,
+        reason,
+        fitsNow,
+        aheadDemand,
+        fifoEnforced: this.config.fifo,
+      },
+    };
+  }
+
+  /** What-if placement of an application; changes nothing. */
+  simulate(driver: PodInfo, shape: AppShape, nodeNames: readonly string[] | undefined, nowMs: number): SimulationReport {
+    const plan = planApplication(this.ctx, driver, shape, nodeNames && nodeNames.length > 0 ? nodeNames : undefined, nowMs, false);
+    const used = [plan.result.driverNode, ...plan.result.executorNodes].filter((n) => n);
+    let eff = 0;
+    for (const n of used) eff += plan.result.efficiencies.get(n)?.max ?? 0;
+    return {
+      fits: plan.result.hasCapacity,
+      driverNode: plan.result.driverNode,
+      executorNodes: plan.result.executorNodes,
+      reason: plan.result.hasCapacity ? "" : plan.reason ?? "application does not fit to the cluster",
+      packingEfficiency: used.length > 0 ? eff / used.length : 0,
+      binpack: this.config.binpack.name,
+    };
+  }
+
+  /** Reserved-but-unbound executor slots of an application (for status views). */
+  unboundExecutorSlots(r: Reservation): string[] {
+    return executorSlots(r).filter((s) => isUnbound(this.ctx, r, s));
+  }
+
+  driverSlotNode(r: Reservation): string | undefined {
+    return r.slots.get(DRIVER_SLOT)?.node;
+  }
+
+  podKeyOf(p: PodInfo): string {
+    return podKey(p.namespace, p.name);
+  }
+}
+
+export interface QueueEntryReport {
+  namespace: string;
+  podName: string;
+  appId: string;
+  createdAtMs: number;
+  demand?: Resources;
+  fits: boolean;
+}
+
+export interface QueueReport {
+  state: "waiting" | "admitted" | "scheduled";
+  position: number;
+  queueLength: number;
+  instanceGroup: string;
+  ahead: QueueEntryReport[];
+  reason: string;
+  fitsNow: boolean;
+  aheadDemand: Resources;
+  fifoEnforced: boolean;
+}
+
+function emptyReport(state: QueueReport["state"], instanceGroup: string, reason: string): QueueReport {
+  return { state, position: 0, queueLength: 0, instanceGroup, ahead: [], reason, fitsNow: true, aheadDemand: zero(), fifoEnforced: false };
+}
+
+export interface SimulationReport {
+  fits: boolean;
+  driverNode: string;
+  executorNodes: string[];
+  reason: string;
+  packingEfficiency: number;
+  binpack: string;
+}

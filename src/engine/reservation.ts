@@ -1,0 +1,119 @@
+// ResourceReservation: the persisted record of an admitted application (reference §3.3, §5), and its
+// wire format (group sparkscheduler.palantir.com, version v1beta2), kept compatible with the reference so a
+// cluster can move over without losing reservations.
+
+import { type Resources, resourcesFromMap, resourcesToMap } from "./resources.js";
+import { timeMs } from "./model.js";
+
+export const RR_GROUP = "sparkscheduler.palantir.com";
+export const RR_VERSION = "v1beta2";
+export const RR_PLURAL = "resourcereservations";
+export const RR_KIND = "ResourceReservation";
+export const DRIVER_SLOT = "driver";
+
+export function executorSlotName(i: number): string {
+  return `executor-${i}`;
+}
+
+export interface Slot {
+  node: string;
+  resources: Resources;
+}
+
+export interface Reservation {
+  namespace: string;
+  /** Application id; also the object name. */
+  appId: string;
+  /** Owner: the driver pod. */
+  driverPod: string;
+  driverUid: string;
+  /** Slot name → reserved node and resources: `driver`, `executor-1` … `executor-N`. */
+  slots: Map<string, Slot>;
+  /** Slot name → name of the pod bound to it (status.pods). */
+  pods: Map<string, string>;
+  createdAtMs: number;
+  /** API server resourceVersion of the stored object; undefined before the first write. */
+  resourceVersion?: string;
+}
+
+export function reservationKey(namespace: string, appId: string): string {
+  return `${namespace}/${appId}`;
+}
+
+export function cloneReservation(r: Reservation): Reservation {
+  const slots = new Map<string, Slot>();
+  for (const [k, s] of r.slots) slots.set(k, { node: s.node, resources: { ...s.resources } });
+  return { ...r, slots, pods: new Map(r.pods) };
+}
+
+/** Executor slot names in numeric order (executor-2 before executor-10). */
+export function executorSlots(r: Reservation): string[] {
+  return [...r.slots.keys()]
+    .filter((k) => k !== DRIVER_SLOT)
+    .sort((a, b) => slotIndex(a) - slotIndex(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function slotIndex(name: string): number {
+  const m = /^executor-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
+}
+
+/** The Kubernetes object for a reservation (v1beta2). */
+export function reservationToObject(r: Reservation): Record<string, unknown> {
+  const reservations: Record<string, unknown> = {};
+  for (const name of [DRIVER_SLOT, ...executorSlots(r)]) {
+    const s = r.slots.get(name);
+    if (s) reservations[name] = { node: s.node, resources: resourcesToMap(s.resources) };
+  }
+  const metadata: Record<string, unknown> = {
+    name: r.appId,
+    namespace: r.namespace,
+    labels: { "app-id": r.appId },
+    ownerReferences: [
+      { apiVersion: "v1", kind: "Pod", name: r.driverPod, uid: r.driverUid, controller: true, blockOwnerDeletion: true },
+    ],
+  };
+  if (r.resourceVersion) metadata.resourceVersion = r.resourceVersion;
+  return {
+    apiVersion: `${RR_GROUP}/${RR_VERSION}`,
+    kind: RR_KIND,
+    metadata,
+    spec: { reservations },
+    status: { pods: Object.fromEntries(r.pods) },
+  };
+}
+
+type Obj = Record<string, unknown>;
+const asObj = (v: unknown): Obj => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
+
+/** Parses a ResourceReservation object (v1beta2); returns an error string for malformed objects. */
+export function reservationFromObject(input: unknown): Reservation | string {
+  const o = asObj(input);
+  const meta = asObj(o.metadata);
+  const name = typeof meta.name === "string" ? meta.name : "";
+  const namespace = typeof meta.namespace === "string" ? meta.namespace : "";
+  if (!name || !namespace) return "resource reservation without metadata.name or metadata.namespace";
+  const labels = asObj(meta.labels);
+  const appId = typeof labels["app-id"] === "string" && labels["app-id"] ? (labels["app-id"] as string) : name;
+  const slots = new Map<string, Slot>();
+  for (const [slot, v] of Object.entries(asObj(asObj(o.spec).reservations))) {
+    const so = asObj(v);
+    if (typeof so.node !== "string") return `resource reservation ${namespace}/${name}: slot ${slot} has no node`;
+    slots.set(slot, { node: so.node, resources: resourcesFromMap(asObj(so.resources)) });
+  }
+  const pods = new Map<string, string>();
+  for (const [slot, pod] of Object.entries(asObj(asObj(o.status).pods))) {
+    if (typeof pod === "string" && pod) pods.set(slot, pod);
+  }
+  const owner = (Array.isArray(meta.ownerReferences) ? meta.ownerReferences : []).map(asObj).find((x) => x.kind === "Pod");
+  return {
+    namespace,
+    appId,
+    driverPod: pods.get(DRIVER_SLOT) ?? (typeof owner?.name === "string" ? owner.name : ""),
+    driverUid: typeof owner?.uid === "string" ? owner.uid : "",
+    slots,
+    pods,
+    createdAtMs: timeMs(meta.creationTimestamp),
+    resourceVersion: typeof meta.resourceVersion === "string" ? meta.resourceVersion : undefined,
+  };
+}

@@ -1,0 +1,96 @@
+// Wires every transport onto one port: the extender JSON route, the Connect service (Connect, gRPC,
+// gRPC-Web), gRPC reflection and health, plus plain HTTP health and metrics endpoints.
+
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import type { Scheduler } from "../kube/scheduler.js";
+import { handleFilter, sendJson } from "./extender-route.js";
+import { HealthService, ServingStatus, registerHealth } from "./health.js";
+import { type FallbackHandler, type RunningServer, startServer } from "./listen.js";
+import type { Metrics } from "./metrics.js";
+import { registerReflection } from "./reflection.js";
+import { createService } from "./service.js";
+
+export interface AppOptions {
+  scheduler: Scheduler;
+  metrics: Metrics;
+  log: Logger;
+  host?: string;
+  port: number;
+  contextPath: string;
+  maxBodyBytes: number;
+}
+
+export interface RunningApp {
+  server: RunningServer;
+  health: HealthService;
+  /** Re-reads the backend's readiness into the gRPC health status. */
+  refreshHealth(): void;
+  close(): Promise<void>;
+}
+
+export const SERVICE_NAME = SparkSchedulerService.typeName;
+
+export async function startApp(opts: AppOptions): Promise<RunningApp> {
+  const { scheduler, metrics, log } = opts;
+  const health = new HealthService();
+  const refreshHealth = () => {
+    const r = scheduler.backend.readiness();
+    health.setStatus(SERVICE_NAME, r.ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  };
+  refreshHealth();
+
+  const routes = (router: ConnectRouter) => {
+    router.service(SparkSchedulerService, createService(scheduler));
+    registerHealth(router, health);
+    registerReflection(router, [SparkSchedulerService, Health]);
+  };
+
+  const filterPaths = new Set(["/predicates", `${opts.contextPath}/predicates`]);
+  const fallback: FallbackHandler = (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const handle = async () => {
+      if (filterPaths.has(path)) {
+        if (req.method !== "POST") return sendJson(res, 405, { error: "use POST with an ExtenderArgs body" });
+        return handleFilter(req, res, scheduler, opts.maxBodyBytes);
+      }
+      if (path === "/healthz" || path === "/livez") return sendJson(res, 200, { status: "ok" });
+      if (path === "/readyz") {
+        const r = scheduler.backend.readiness();
+        return sendJson(res, r.ready ? 200 : 503, r.ready ? { status: "ready" } : { status: "not ready", reason: r.reason });
+      }
+      if (path === "/metrics") {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { "content-type": metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      sendJson(res, 404, { error: `no route for ${req.method} ${path}` });
+    };
+    handle().catch((e: unknown) => {
+      log.error({ err: e, path }, "request failed");
+      if (!res.headersSent) sendJson(res, 500, { error: (e as Error).message });
+      else res.end();
+    });
+  };
+
+  const server = await startServer({
+    host: opts.host,
+    port: opts.port,
+    routes,
+    fallback,
+    logger: log,
+    adapterOptions: { readMaxBytes: opts.maxBodyBytes },
+  });
+  return {
+    server,
+    health,
+    refreshHealth,
+    async close() {
+      health.shutdown();
+      await server.close();
+    },
+  };
+}
