@@ -12,16 +12,32 @@ import { Mutex } from "./mutex.js";
 
 export type Clock = () => number;
 
+export interface SchedulerOptions {
+  clock?: Clock;
+  metrics?: Metrics;
+  /** Shared with the backend so that reconciliation and decisions never interleave. */
+  mutex?: Mutex;
+  /** Called after every decision (Kubernetes events, tests). */
+  onDecision?: (pod: PodInfo, decision: Decision) => void;
+}
+
 export class Scheduler {
-  private readonly mutex = new Mutex();
+  readonly mutex: Mutex;
+  private readonly clock: Clock;
+  private readonly metrics?: Metrics;
+  private readonly onDecision?: (pod: PodInfo, decision: Decision) => void;
 
   constructor(
     readonly engine: Engine,
     readonly backend: ClusterBackend,
     private readonly log: Logger,
-    private readonly clock: Clock = Date.now,
-    private readonly metrics?: Metrics,
-  ) {}
+    options: SchedulerOptions = {},
+  ) {
+    this.mutex = options.mutex ?? new Mutex();
+    this.clock = options.clock ?? Date.now;
+    this.metrics = options.metrics;
+    this.onDecision = options.onDecision;
+  }
 
   now(): number {
     return this.clock();
@@ -67,6 +83,7 @@ export class Scheduler {
       });
     }
     this.metrics?.observeDecision(decision, (performance.now() - started) / 1000, this.clock() - pod.createdAtMs);
+    this.onDecision?.(pod, decision);
     return decision;
   }
 
