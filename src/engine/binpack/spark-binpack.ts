@@ -1,0 +1,124 @@
+// Generic driver-first placement (reference §7.2, SparkBinPack).
+//
+// For each driver candidate in priority order that exists in the metadata and fits its `available`, start a fresh
+// reserved map holding only the driver and run the executor strategy; the first success wins. Efficiencies are then
+// computed over every node in the metadata with the final reserved map (driver and executors).
+//
+// Performance: an executor strategy succeeds exactly when the executor capacities of its candidate nodes
+// (§7.6, given the reserved map) add up to at least the executor count — true of distribute-evenly,
+// tightly-pack and minimal-fragmentation alike. We compute the driver-less capacities once and, per driver
+// candidate, adjust only the driver's own node, so driver candidates that cannot work are skipped in O(1) instead
+// of re-running the strategy: O(nodes) per pack instead of O(nodes²) when the app does not fit.
+
+import { type Resources, fits, zero } from "../resources.js";
+import { nodeCapacity } from "./capacity.js";
+import { computeEfficiencies } from "./efficiency.js";
+import type { NodeMetadata, PackResult } from "./types.js";
+
+/** Per-node resources reserved by the app being packed. Entries are owned (mutable) copies. */
+export type ReservedMap = Map<string, Resources>;
+
+/**
+ * Places `count` executors over `executorOrder`, recording them in `reserved` (which already holds the driver).
+ * Returns one node name per executor, or undefined when they do not all fit (reserved is then garbage).
+ */
+export type ExecutorStrategy = (
+  executor: Resources,
+  count: number,
+  executorOrder: readonly string[],
+  metadata: NodeMetadata,
+  reserved: ReservedMap,
+) => string[] | undefined;
+
+/** A successful placement, before efficiencies are computed. */
+export interface Placement {
+  driverNode: string;
+  executorNodes: string[];
+  reserved: ReservedMap;
+}
+
+/** Adds `times` × `r` to reserved[name] in place (creating the entry once). */
+export function reserve(reserved: ReservedMap, name: string, r: Resources, times = 1): void {
+  let entry = reserved.get(name);
+  if (!entry) {
+    entry = zero();
+    reserved.set(name, entry);
+  }
+  entry.cpu += r.cpu * times;
+  entry.memory += r.memory * times;
+  entry.gpu += r.gpu * times;
+}
+
+/** Appends `name` to `out` `times` times. */
+export function pushTimes(out: string[], name: string, times: number): void {
+  for (let i = 0; i < times; i++) out.push(name);
+}
+
+/** The "does not fit" result. */
+export function noCapacity(): PackResult {
+  return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
+}
+
+/** Turns a placement into a PackResult, computing efficiencies over every node of the metadata. */
+export function toPackResult(placement: Placement | undefined, metadata: NodeMetadata): PackResult {
+  if (!placement) return noCapacity();
+  return {
+    driverNode: placement.driverNode,
+    executorNodes: placement.executorNodes,
+    efficiencies: computeEfficiencies(metadata, placement.reserved),
+    hasCapacity: true,
+  };
+}
+
+/** Driver-first placement (§7.2); undefined when no driver candidate lets the executors fit. */
+export function placeDriverFirst(
+  driver: Resources,
+  executor: Resources,
+  count: number,
+  driverOrder: readonly string[],
+  executorOrder: readonly string[],
+  metadata: NodeMetadata,
+  strategy: ExecutorStrategy,
+): Placement | undefined {
+  // Driver-less capacity of each executor candidate, clamped to `count` (more is irrelevant, keeps sums finite).
+  const baseCapacity = new Map<string, number>();
+  let total = 0;
+  for (const name of executorOrder) {
+    let cap = baseCapacity.get(name);
+    if (cap === undefined) {
+      const node = metadata.get(name);
+      cap = node ? Math.min(count, nodeCapacity(node.available, undefined, executor)) : 0;
+      baseCapacity.set(name, cap);
+    }
+    total += cap;
+  }
+  for (const d of driverOrder) {
+    const node = metadata.get(d);
+    if (!node || !fits(driver, node.available)) continue;
+    const base = baseCapacity.get(d);
+    if (base !== undefined) {
+      const withDriver = Math.min(count, nodeCapacity(node.available, driver, executor));
+      if (total - base + withDriver < count) continue;
+    } else if (total < count) {
+      continue;
+    }
+    const reserved: ReservedMap = new Map();
+    reserve(reserved, d, driver);
+    const executorNodes = strategy(executor, count, executorOrder, metadata, reserved);
+    if (executorNodes) return { driverNode: d, executorNodes, reserved };
+  }
+  return undefined;
+}
+
+/** SparkBinPack: driver-first placement with the given executor strategy, as a PackResult. */
+export function sparkBinPack(
+  driver: Resources,
+  executor: Resources,
+  count: number,
+  driverOrder: readonly string[],
+  executorOrder: readonly string[],
+  metadata: NodeMetadata,
+  strategy: ExecutorStrategy,
+): PackResult {
+  return toPackResult(placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy), metadata);
+}
