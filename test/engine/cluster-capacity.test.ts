@@ -1,0 +1,181 @@
+// exceedsClusterCapacity (reference §9, §13.8 TestUnschedulablePodMarker): the harness cluster of two
+// 8 cpu / 8 GiB / 1 GPU nodes under single-az-tightly-pack.
+
+import { describe, expect, it } from "vitest";
+import type { AppShape } from "../../src/engine/app-shape.js";
+import { getBinpacker } from "../../src/engine/binpack/index.js";
+import { exceedsClusterCapacity } from "../../src/engine/cluster-capacity.js";
+import type { EngineConfig } from "../../src/engine/config.js";
+import { Engine } from "../../src/engine/engine.js";
+import type { NodeInfo, PodInfo } from "../../src/engine/model.js";
+import { DRIVER_SLOT, executorSlotName } from "../../src/engine/reservation.js";
+import { res } from "../../src/engine/resources.js";
+
+const GiB = 2 ** 30;
+const IG = "batch-medium-priority";
+
+const config: EngineConfig = {
+  schedulerName: "spark-scheduler",
+  binpack: getBinpacker("single-az-tightly-pack"),
+  fifo: true,
+  fifoDefaultEnforceAfterMs: 0,
+  fifoEnforceAfterByInstanceGroup: {},
+  instanceGroupLabel: "resource_channel",
+  dynamicAllocationSameAz: true,
+};
+
+function harnessNode(name: string, over: Partial<NodeInfo> = {}): NodeInfo {
+  return {
+    name,
+    labels: {
+      resource_channel: IG,
+      "com.palantir.rubix/instance-group": IG,
+      test: "something",
+      "topology.kubernetes.io/zone": "zone1",
+    },
+    allocatable: res(8000, 8 * GiB, 1),
+    unschedulable: false,
+    ready: true,
+    taints: [],
+    createdAtMs: 0,
+    ...over,
+  };
+}
+
+function pod(name: string, over: Partial<PodInfo> = {}): PodInfo {
+  return {
+    uid: `uid-${name}`,
+    name,
+    namespace: "namespace",
+    labels: {},
+    annotations: {},
+    createdAtMs: 0,
+    deleting: false,
+    nodeName: "",
+    schedulerName: "",
+    phase: "Pending",
+    terminated: false,
+    requests: res(0, 0),
+    nodeSelector: {},
+    requiredNodeTerms: [],
+    tolerations: [],
+    ...over,
+  };
+}
+
+/** The harness driver: affinity on both instance-group labels, schedulerName unset (as in the reference tests). */
+function harnessDriver(app: string): PodInfo {
+  return pod(`${app}-spark-driver`, {
+    labels: { "spark-role": "driver", "spark-app-id": app },
+    requiredNodeTerms: [
+      {
+        matchExpressions: [
+          { key: "resource_channel", operator: "In", values: [IG] },
+          { key: "com.palantir.rubix/instance-group", operator: "In", values: [IG] },
+        ],
+      },
+    ],
+  });
+}
+
+/** Static allocation: driver cpu 1, mem 1 byte, 1 GPU; executors cpu 1, mem 1 byte. */
+function staticShape(executors: number, executor = res(1000, 1)): AppShape {
+  return {
+    driver: res(1000, 1, 1),
+    executor,
+    minExecutors: executors,
+    maxExecutors: executors,
+    dynamicAllocation: false,
+    source: "annotations",
+  };
+}
+
+function harness(): Engine {
+  const engine = new Engine(config);
+  engine.state.upsertNode(harnessNode("node1"));
+  engine.state.upsertNode(harnessNode("node2"));
+  return engine;
+}
+
+describe("exceedsClusterCapacity", () => {
+  it("TestUnschedulablePodMarker: 2 executors fit the empty cluster, 100 do not", () => {
+    const engine = harness();
+    const driver = harnessDriver("app");
+    expect(exceedsClusterCapacity(engine.ctx, driver, staticShape(2))).toBe(false);
+    expect(exceedsClusterCapacity(engine.ctx, driver, staticShape(100))).toBe(true);
+  });
+
+  it("ignores reservations: a cluster full of reserved Spark work still 'fits'", () => {
+    const engine = harness();
+    for (const node of ["node1", "node2"]) {
+      engine.state.putReservation({
+        namespace: "namespace",
+        appId: `hog-${node}`,
+        driverPod: `hog-${node}-driver`,
+        driverUid: "",
+        slots: new Map([
+          [DRIVER_SLOT, { node, resources: res(1000, 1, 1) }],
+          [executorSlotName(1), { node, resources: res(7000, 8 * GiB - 1) }],
+        ]),
+        pods: new Map([[DRIVER_SLOT, `hog-${node}-driver`]]),
+        createdAtMs: 0,
+      });
+    }
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(2))).toBe(false);
+  });
+
+  it("counts non-spark-scheduler pods as overhead", () => {
+    const engine = harness();
+    // 6 cpu used on each node by pods of another scheduler: 2 × (8 − 6) = 4 cpu left; the app needs 1 + 4.
+    for (const node of ["node1", "node2"]) {
+      engine.state.upsertPod(pod(`daemon-${node}`, { nodeName: node, schedulerName: "default-scheduler", requests: res(6000, GiB) }));
+    }
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(3))).toBe(false);
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(4))).toBe(true);
+  });
+
+  it("does not count spark-scheduler pods, pending pods or completed pods as overhead", () => {
+    const engine = harness();
+    for (const node of ["node1", "node2"]) {
+      engine.state.upsertPod(pod(`spark-${node}`, { nodeName: node, schedulerName: "spark-scheduler", requests: res(8000, 8 * GiB) }));
+      engine.state.upsertPod(pod(`done-${node}`, { nodeName: node, terminated: true, phase: "Succeeded", requests: res(8000, 8 * GiB) }));
+    }
+    engine.state.upsertPod(pod("pending", { requests: res(8000, 8 * GiB) }));
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(15))).toBe(false);
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(16))).toBe(true);
+  });
+
+  it("does not count a pod holding a reservation as overhead, whatever its scheduler", () => {
+    const engine = harness();
+    engine.state.upsertPod(pod("held", { nodeName: "node1", requests: res(8000, 8 * GiB) }));
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(8))).toBe(true);
+    engine.state.putReservation({
+      namespace: "namespace",
+      appId: "held-app",
+      driverPod: "held",
+      driverUid: "",
+      slots: new Map([[DRIVER_SLOT, { node: "node1", resources: res(8000, 8 * GiB) }]]),
+      pods: new Map([[DRIVER_SLOT, "held"]]),
+      createdAtMs: 0,
+    });
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(8))).toBe(false);
+  });
+
+  it("considers only nodes matching the driver's selectors, but ignores readiness and cordons", () => {
+    const engine = harness();
+    engine.state.upsertNode(harnessNode("other", { labels: { resource_channel: "other" } }));
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(15))).toBe(false);
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(16))).toBe(true);
+
+    engine.state.upsertNode(harnessNode("node1", { ready: false, unschedulable: true }));
+    expect(exceedsClusterCapacity(engine.ctx, harnessDriver("app"), staticShape(15))).toBe(false);
+  });
+
+  it("flips to fitting when a node is added", () => {
+    const engine = harness();
+    const driver = harnessDriver("app");
+    expect(exceedsClusterCapacity(engine.ctx, driver, staticShape(20))).toBe(true);
+    engine.state.upsertNode(harnessNode("node3"));
+    expect(exceedsClusterCapacity(engine.ctx, driver, staticShape(20))).toBe(false);
+  });
+});
