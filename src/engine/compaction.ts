@@ -1,6 +1,8 @@
 // Compaction (reference §4.4, which never worked there because of swapped arguments): when a reserved
-// executor dies, a running extra executor of the same application moves from its soft reservation into the
-// freed hard slot, so the application keeps its guaranteed minimum and the soft headroom is free again.
+// executor's pod is deleted, a running extra executor of the same application moves from its soft
+// reservation into the freed hard slot, so the application keeps its guaranteed minimum and the soft
+// headroom is free again. A terminated executor that still exists keeps its slot for its replacement
+// (Spark creates one), as in the reference.
 
 import type { EngineContext } from "./context.js";
 import type { ReservationWrite } from "./decision.js";
@@ -15,7 +17,14 @@ export function compactSoftReservations(ctx: EngineContext): ReservationWrite[] 
     if (soft.executors.size === 0) continue;
     const r = state.reservations.get(reservationKey(soft.namespace, soft.appId));
     if (!r) continue;
-    const unbound = unboundSlotsByNode(ctx, r);
+    const unbound = new Map<string, string[]>();
+    for (const [node, slots] of unboundSlotsByNode(ctx, r)) {
+      const freed = slots.filter((slot) => {
+        const pod = r.pods.get(slot);
+        return pod !== undefined && !state.getPod(r.namespace, pod);
+      });
+      if (freed.length > 0) unbound.set(node, freed);
+    }
     if (unbound.size === 0) continue;
     const next = cloneReservation(r);
     let moved = false;

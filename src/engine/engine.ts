@@ -9,7 +9,7 @@ import { EngineContext } from "./context.js";
 import { type Decision, failure } from "./decision.js";
 import { decideDriver, planApplication } from "./driver.js";
 import { decideExecutor, isUnbound } from "./executor.js";
-import { appDemand, driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
+import { appDemand, consume, driverQueue, enforceAfterMs } from "./fifo.js";
 import { type PodInfo, podKey } from "./model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots, reservationKey } from "./reservation.js";
 import { type Resources, add, zero } from "./resources.js";
@@ -124,8 +124,9 @@ export class Engine {
       if (shape.ok) {
         entry.demand = appDemand(shape.value);
         aheadDemand = add(aheadDemand, entry.demand);
-        const v = fitEarlierDrivers([q], () => shape.value, pack, metadata, Infinity, nowMs);
-        entry.fits = v.blockedBy === undefined;
+        const placed = pack(shape.value);
+        entry.fits = placed.hasCapacity;
+        if (placed.hasCapacity) consume(metadata, shape.value, placed);
         if (!entry.fits && !blocking && q.pod.createdAtMs + enforceAfterMs(this.config, instanceGroup) <= nowMs) blocking = entry;
       }
       entries.push(entry);

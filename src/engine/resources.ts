@@ -173,14 +173,13 @@ export function parseSparkMemory(input: string): number | undefined {
 
 /**
  * Memory as written in a spark-scheduler annotation: a Kubernetes quantity ("2432Mi", "1G", "1" = 1 byte)
- * or, when that fails, a Spark memory string ("4g", "512m", "1.5g").
+ * or, when that fails, a Spark memory string ("4g", "1.5g"). A lowercase "m" suffix ("512m") is read as
+ * Spark's MiB, not Kubernetes' milli-bytes, which no one means for memory.
  */
 export function parseMemory(input: string): number | undefined {
-  const q = parseMemoryQuantity(input);
-  if (q !== undefined) return q;
   const s = input.trim();
-  if (/^\d+$/.test(s)) return undefined; // unreachable: digits are quantities
-  return parseSparkMemory(s);
+  if (/^\d+(\.\d+)?m$/.test(s)) return parseSparkMemory(s);
+  return parseMemoryQuantity(s) ?? parseSparkMemory(s);
 }
 
 /** Parses a Kubernetes `resources.requests`-style map into Resources (unknown keys ignored). */

@@ -1,0 +1,117 @@
+// FIFO ordering of drivers per instance group (spec §3.2 step 6, §13.9 TestIsEarliest, §13.12 cases 1–2),
+// including the fix of the reference's under-counting bug (§14.2 item 1).
+
+import { describe, expect, it } from "vitest";
+import { driverQueue, queueOrder } from "../../src/engine/fifo.js";
+import { Harness, driverPod, node } from "./harness.js";
+
+const MIN = 60_000;
+
+describe("FIFO queue order", () => {
+  it("orders by creation time and breaks equal timestamps by namespace/name", () => {
+    const a = driverPod("b-app", { createdAtMs: 100 });
+    const b = driverPod("a-app", { createdAtMs: 100 });
+    const c = driverPod("c-app", { createdAtMs: 99 });
+    expect([a, b, c].sort(queueOrder).map((p) => p.name)).toEqual([
+      "c-app-spark-driver",
+      "a-app-spark-driver",
+      "b-app-spark-driver",
+    ]);
+  });
+
+  it("queues only pending, unadmitted drivers of the same instance group (TestIsEarliest)", () => {
+    const h = new Harness([node("n1")]);
+    const current = driverPod("current", { createdAtMs: 100_000 });
+    const later = driverPod("later", { createdAtMs: 101_000 });
+    const earlier = driverPod("earlier", { createdAtMs: 99_000 });
+    const otherGroup = driverPod("other", { createdAtMs: 50_000, instanceGroup: "another" });
+    const bound = { ...driverPod("bound", { createdAtMs: 10_000 }), nodeName: "n1" };
+    const deleting = { ...driverPod("deleting", { createdAtMs: 10_000 }), deleting: true };
+    for (const p of [current, later, earlier, otherGroup, bound, deleting]) h.add(p);
+    const queue = driverQueue(h.state, h.engine.config, current, (p) => h.engine.ctx.instanceGroup(p));
+    expect(queue.map((q) => q.appId)).toEqual(["earlier", "current", "later"]);
+  });
+});
+
+describe("FIFO admission", () => {
+  // One node: 8 cpu, 1 GPU. Big apps need 10 cpu and never fit; small ones fit.
+  const big = (created: number, extra: object = {}) =>
+    driverPod("big", { createdAtMs: created, driverGpu: "0", count: 9, ...extra });
+  const small = (created: number, extra: object = {}) =>
+    driverPod("small", { createdAtMs: created, driverGpu: "0", count: 1, ...extra });
+
+  it("case 1: an older driver that does not fit blocks a younger one that would", () => {
+    const h = new Harness([node("n1")]);
+    h.add(big(0));
+    h.now = 10 * MIN;
+    const d = h.schedule(small(MIN), ["n1"]);
+    expect(d.outcome).toBe("failure-earlier-driver");
+    expect(d.blockedBy).toBe("namespace/big-spark-driver");
+    expect(d.reason).toMatch(/big-spark-driver.*does not fit/);
+    expect(d.demand).toMatchObject({ op: "create", podName: "small-spark-driver" });
+    expect(h.state.reservations.size).toBe(0);
+  });
+
+  it("case 1b: with enforce-after-pod-age above the blocker's age, the younger driver schedules", () => {
+    const h = new Harness([node("n1")], { "fifo-config": { "default-enforce-after-pod-age": "30m" } });
+    h.add(big(0));
+    h.now = 10 * MIN;
+    expect(h.schedule(small(MIN), ["n1"]).outcome).toBe("success");
+  });
+
+  it("per-instance-group enforce age overrides the default", () => {
+    const h = new Harness([node("n1")], {
+      "fifo-config": {
+        "default-enforce-after-pod-age": "30m",
+        "enforce-after-pod-age-by-instance-group": { "batch-medium-priority": "5m" },
+      },
+    });
+    h.add(big(0));
+    h.now = 10 * MIN;
+    expect(h.schedule(small(MIN), ["n1"]).outcome).toBe("failure-earlier-driver");
+  });
+
+  it("case 2: a blocker in another instance group, or with none, does not block", () => {
+    for (const instanceGroup of ["another", null]) {
+      const h = new Harness([node("n1")]);
+      h.add(big(0, { instanceGroup }));
+      h.now = 10 * MIN;
+      expect(h.schedule(small(MIN), ["n1"]).outcome).toBe("success");
+    }
+  });
+
+  it("FIFO off: nothing blocks", () => {
+    const h = new Harness([node("n1")], { fifo: false });
+    h.add(big(0));
+    expect(h.schedule(small(MIN), ["n1"]).outcome).toBe("success");
+  });
+
+  it("an earlier driver with invalid annotations does not block", () => {
+    const h = new Harness([node("n1")]);
+    h.add(driverPod("broken", { createdAtMs: 0, driverCpu: "lots" }));
+    h.now = 10 * MIN;
+    expect(h.schedule(small(MIN), ["n1"]).outcome).toBe("success");
+  });
+
+  it("fix: a fitting earlier driver consumes all its executors, not one (reference under-counted)", () => {
+    // n1 has 8 cpu. The earlier app needs 1 + 4×1 = 5 cpu and fits; the current one needs 1 + 3×1 = 4.
+    // Together they need 9 > 8, so the younger one must not be admitted ahead of the older one.
+    // The reference's per-node assignment subtracted 1 cpu instead of 5 and let it through.
+    const h = new Harness([node("n1", { gpu: "0" })]);
+    h.add(driverPod("older", { createdAtMs: 0, driverGpu: "0", count: 4 }));
+    h.now = 10 * MIN;
+    const d = h.schedule(driverPod("younger", { createdAtMs: MIN, driverGpu: "0", count: 3 }), ["n1"]);
+    expect(d.outcome).toBe("failure-fit");
+    // and the older one is admitted when it asks
+    expect(h.schedule(h.state.getPod("namespace", "older-spark-driver")!, ["n1"]).outcome).toBe("success");
+  });
+
+  it("an admitted (reserved) earlier driver no longer queues, its reservation already counts", () => {
+    const h = new Harness([node("n1"), node("n2")]);
+    const older = driverPod("older", { createdAtMs: 0, count: 2 });
+    expect(h.engine.filter(older, ["n1", "n2"], h.now).outcome).toBe("success"); // admitted, not yet bound
+    const d = h.schedule(driverPod("younger", { createdAtMs: MIN, count: 2 }), ["n1", "n2"]);
+    expect(d.outcome).toBe("success");
+    expect(d.node).toBe("n2"); // n1's GPU is reserved for the older driver
+  });
+});
