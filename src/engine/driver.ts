@@ -3,13 +3,14 @@
 // Admission creates the application's reservation: one slot for the driver, one per executor.
 
 import type { AppShape } from "./app-shape.js";
-import type { PackResult } from "./binpack/types.js";
+import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import { buildMetadata } from "./capacity-view.js";
 import type { EngineContext } from "./context.js";
 import { type Decision, type DemandIntent, failure } from "./decision.js";
-import { driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
+import { appDemand, driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
+import { addInto, formatResources, zero } from "./resources.js";
 import { orderNodes } from "./node-order.js";
 import {
   DRIVER_SLOT,
@@ -74,7 +75,7 @@ export function planApplication(
   }
   const result = pack(shape);
   if (!result.hasCapacity) {
-    return { shape, result, reason: describeNoFit(shape, driverCandidates.length, executorNodes.length) };
+    return { shape, result, reason: describeNoFit(shape, driverCandidates.length, executorNodes, metadata) };
   }
   return { shape, result };
 }
@@ -83,12 +84,18 @@ function emptyResult(): PackResult {
   return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
 }
 
-function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: number): string {
-  const execs = shape.minExecutors === 1 ? "1 executor" : `${shape.minExecutors} executors`;
+function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: string[], metadata: NodeMetadata): string {
   if (driverNodes === 0) return "application does not fit to the cluster: no offered node is eligible for the driver";
+  const free = zero();
+  for (const n of executorNodes) {
+    const a = metadata.get(n)!.available;
+    addInto(free, { cpu: Math.max(0, a.cpu), memory: Math.max(0, a.memory), gpu: Math.max(0, a.gpu) });
+  }
+  const execs = shape.minExecutors === 1 ? "1 executor" : `${shape.minExecutors} executors`;
   return (
-    `application does not fit to the cluster: the driver and ${execs} need room at once ` +
-    `(${driverNodes} candidate driver nodes, ${executorNodes} candidate executor nodes)`
+    `application does not fit to the cluster: the driver and ${execs} need ${formatResources(appDemand(shape))} ` +
+    `at once; ${executorNodes.length} eligible nodes have ${formatResources(free)} free in total ` +
+    `(${driverNodes} offered for the driver)`
   );
 }
 

@@ -1,0 +1,74 @@
+// Starts the whole service (engine, scheduler, every transport) on an embedded cluster, on a free port.
+
+import { readFileSync } from "node:fs";
+import { pino } from "pino";
+import { configFromObject } from "../../src/config.js";
+import type { DemandIntent, ReservationWrite } from "../../src/engine/decision.js";
+import { Engine } from "../../src/engine/engine.js";
+import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-cluster.js";
+import { Scheduler } from "../../src/kube/scheduler.js";
+import { type RunningApp, startApp } from "../../src/server/app.js";
+import { Metrics } from "../../src/server/metrics.js";
+
+/** An embedded cluster whose writes can be made to fail and whose readiness can be switched off. */
+export class FlakyCluster extends EmbeddedCluster {
+  failWrites = false;
+  ready = true;
+  readonly demands: DemandIntent[] = [];
+
+  override async writeReservation(write: ReservationWrite): Promise<string> {
+    if (this.failWrites) throw new Error("API server unavailable (injected)");
+    return super.writeReservation(write);
+  }
+
+  override readiness() {
+    return this.ready ? { ready: true } : { ready: false, reason: "state not yet rebuilt (injected)" };
+  }
+
+  override async applyDemand(demand: DemandIntent): Promise<void> {
+    this.demands.push(demand);
+  }
+}
+
+export interface TestApp {
+  app: RunningApp;
+  url: string;
+  engine: Engine;
+  cluster: FlakyCluster;
+  close(): Promise<void>;
+}
+
+export async function startTestApp(opts: { config?: Record<string, unknown>; clusterYaml?: string } = {}): Promise<TestApp> {
+  const config = configFromObject({ "max-body-bytes": 65536, ...opts.config });
+  const log = pino({ level: "silent" });
+  const engine = new Engine(config.engine);
+  const yaml = opts.clusterYaml ?? readFileSync(new URL("../../examples/cluster.yaml", import.meta.url), "utf8");
+  const cluster = new FlakyCluster(engine, parseClusterSpec(yaml), log);
+  await cluster.start();
+  const metrics = new Metrics(engine);
+  const scheduler = new Scheduler(engine, cluster, log, { metrics });
+  const app = await startApp({
+    scheduler,
+    metrics,
+    log,
+    host: "127.0.0.1",
+    port: 0,
+    contextPath: config.contextPath,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  return { app, url: app.server.url, engine, cluster, close: () => app.close() };
+}
+
+export function example(name: string): Record<string, any> {
+  return JSON.parse(readFileSync(new URL(`../../examples/requests/${name}.json`, import.meta.url), "utf8"));
+}
+
+export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
