@@ -1,0 +1,176 @@
+// Unschedulable-pod marking (reference §9): every interval, each pending spark-scheduler driver older than the
+// timeout gets the pod condition PodExceedsClusterCapacity, True when its application could not fit even on an
+// empty cluster, False otherwise. The condition is written through the pods/status subresource, only when its
+// status changes (lastTransitionTime moves only then).
+//
+// Deviations from the reference: an error on one pod (bad annotations, an API error) is logged and the scan goes
+// on with the next pod (the reference aborted the scan, §14.2 item 10); the condition carries a reason and a
+// message; with `isLeader` only the leader writes.
+
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { AppShape } from "../engine/app-shape.js";
+import { exceedsClusterCapacity } from "../engine/cluster-capacity.js";
+import type { Engine } from "../engine/engine.js";
+import type { PodInfo } from "../engine/model.js";
+import { add, formatResources, scale } from "../engine/resources.js";
+import { ROLE_LABEL } from "../engine/spark-pods.js";
+
+export const EXCEEDS_CAPACITY_CONDITION = "PodExceedsClusterCapacity";
+
+export interface UnschedulableMarkerOptions {
+  kc: k8s.KubeConfig;
+  engine: Engine;
+  log: Logger;
+  /** Drivers pending for longer than this are checked (ms). */
+  timeoutMs: number;
+  /** Scan period (ms); the first scan runs one period after start. Default 60 s. */
+  intervalMs?: number;
+  clock?: () => number;
+  /** When given, scans run only while it returns true. */
+  isLeader?: () => boolean;
+  /** Runs a read of the engine state between scheduling decisions (Scheduler.read). */
+  runExclusive?: <T>(fn: () => T) => Promise<T>;
+}
+
+/** The verdict for one pending driver. */
+interface Verdict {
+  pod: PodInfo;
+  exceeds: boolean;
+  message: string;
+}
+
+export class UnschedulableMarker {
+  private readonly core: k8s.CoreV1Api;
+  private readonly engine: Engine;
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  private readonly intervalMs: number;
+  private readonly clock: () => number;
+  private readonly isLeader: () => boolean;
+  private readonly runExclusive: <T>(fn: () => T) => Promise<T>;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(opts: UnschedulableMarkerOptions) {
+    this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    this.engine = opts.engine;
+    this.log = opts.log.child({ component: "unschedulable-marker" });
+    this.timeoutMs = opts.timeoutMs;
+    this.intervalMs = opts.intervalMs ?? 60_000;
+    this.clock = opts.clock ?? Date.now;
+    this.isLeader = opts.isLeader ?? (() => true);
+    this.runExclusive = opts.runExclusive ?? (async (fn) => fn());
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      // A scan that outlives the interval is not overlapped by the next one.
+      if (this.running) return;
+      this.running = this.runOnce()
+        .catch((e: unknown) => this.log.error({ err: e }, "unschedulable pod scan failed"))
+        .finally(() => (this.running = undefined));
+    }, this.intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One scan: decide every candidate driver under the engine lock, then write the conditions that changed. */
+  async runOnce(): Promise<void> {
+    if (!this.isLeader()) return;
+    const verdicts = await this.runExclusive(() => this.judge(this.clock()));
+    for (const v of verdicts) {
+      try {
+        await this.mark(v);
+      } catch (e) {
+        this.log.warn({ err: e, podNamespace: v.pod.namespace, podName: v.pod.name }, "cannot set pod condition; continuing with the next pod");
+      }
+    }
+  }
+
+  private judge(nowMs: number): Verdict[] {
+    const { state, ctx, config } = this.engine;
+    const candidates: PodInfo[] = [];
+    for (const key of state.drivers) {
+      const pod = state.pods.get(key);
+      if (
+        pod &&
+        pod.labels[ROLE_LABEL] === "driver" &&
+        pod.schedulerName === config.schedulerName &&
+        !pod.nodeName &&
+        !pod.deleting &&
+        pod.createdAtMs + this.timeoutMs < nowMs
+      ) {
+        candidates.push(pod);
+      }
+    }
+    candidates.sort((a, b) => a.createdAtMs - b.createdAtMs || (a.name < b.name ? -1 : 1));
+    const verdicts: Verdict[] = [];
+    for (const pod of candidates) {
+      const fields = { podNamespace: pod.namespace, podName: pod.name };
+      try {
+        const shape = ctx.shape(pod);
+        if (!shape.ok) {
+          this.log.warn({ ...fields, reason: shape.error }, "cannot size pending driver; continuing with the next pod");
+          continue;
+        }
+        const exceeds = exceedsClusterCapacity(ctx, pod, shape.value);
+        verdicts.push({ pod, exceeds, message: describe(shape.value, exceeds) });
+      } catch (e) {
+        this.log.error({ ...fields, err: e }, "cluster capacity check failed; continuing with the next pod");
+      }
+    }
+    return verdicts;
+  }
+
+  /** Sets the condition on the live pod when its status differs; a pod that is gone or bound is left alone. */
+  private async mark(v: Verdict): Promise<void> {
+    const { namespace, name } = v.pod;
+    const status = v.exceeds ? "True" : "False";
+    for (let attempt = 1; ; attempt++) {
+      let live: k8s.V1Pod;
+      try {
+        live = await this.core.readNamespacedPodStatus({ name, namespace });
+      } catch (e) {
+        if (e instanceof k8s.ApiException && e.code === 404) return;
+        throw new Error(`read pod ${namespace}/${name}: ${(e as Error).message}`, { cause: e });
+      }
+      const replaced = v.pod.uid !== "" && live.metadata?.uid !== v.pod.uid;
+      if (live.spec?.nodeName || live.metadata?.deletionTimestamp || replaced) return;
+      const conditions = live.status?.conditions ?? [];
+      const current = conditions.find((c) => c.type === EXCEEDS_CAPACITY_CONDITION);
+      if (current?.status === status) return;
+      const condition: k8s.V1PodCondition = {
+        type: EXCEEDS_CAPACITY_CONDITION,
+        status,
+        reason: v.exceeds ? "ExceedsClusterCapacity" : "FitsClusterCapacity",
+        message: v.message,
+        lastTransitionTime: new Date(this.clock()),
+      };
+      live.status = { ...live.status, conditions: [...conditions.filter((c) => c !== current), condition] };
+      try {
+        await this.core.replaceNamespacedPodStatus({ name, namespace, body: live });
+        this.log.info({ podNamespace: namespace, podName: name, condition: EXCEEDS_CAPACITY_CONDITION, status }, "pod condition set");
+        return;
+      } catch (e) {
+        // Another writer (kubelet, kube-scheduler) changed the pod meanwhile: read it again, once.
+        if (e instanceof k8s.ApiException && e.code === 409 && attempt < 2) continue;
+        throw new Error(`update status of pod ${namespace}/${name}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+  }
+}
+
+function describe(shape: AppShape, exceeds: boolean): string {
+  const total = add(shape.driver, scale(shape.executor, shape.minExecutors));
+  const app = `the driver and ${shape.minExecutors} executor(s) (${formatResources(total)} in all)`;
+  return exceeds
+    ? `${app} do not fit on the nodes this driver may use even with no Spark application running; ` +
+        "the application cannot be scheduled unless the cluster grows"
+    : `${app} fit on the nodes this driver may use when no Spark application is running; ` +
+        "it is waiting for capacity held by other work";
+}
