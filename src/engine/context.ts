@@ -7,7 +7,10 @@ import { instanceGroupOf, nodeEligible } from "./eligibility.js";
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
 import { hasShapeAnnotations, shapeFromAnnotations } from "./spark-pods.js";
-import { SPARK_PROPERTIES_KEY, shapeFromSparkProperties } from "./spark-conf.js";
+import { SPARK_PROPERTIES_KEY, shapeFromSparkApplication, shapeFromSparkProperties } from "./spark-conf.js";
+
+/** Label the Spark Operator puts on the pods of a SparkApplication, naming it. */
+export const SPARK_OPERATOR_APP_LABEL = "sparkoperator.k8s.io/app-name";
 import type { ClusterState } from "./state.js";
 
 export class EngineContext {
@@ -22,11 +25,18 @@ export class EngineContext {
   }
 
   /**
-   * The application's shape: from the driver's spark-scheduler annotations when it has any, otherwise from
-   * the Spark conf ConfigMap mounted into the driver (zero-configuration support).
+   * The application's shape: from the driver's spark-scheduler annotations when it has any; otherwise from
+   * the Spark Operator SparkApplication the driver belongs to (known before the driver starts), or from the
+   * Spark conf ConfigMap mounted into the driver (zero-configuration support).
    */
   shape(driver: PodInfo): Result<AppShape> {
     if (hasShapeAnnotations(driver)) return shapeFromAnnotations(driver);
+    const operatorApp = driver.labels[SPARK_OPERATOR_APP_LABEL];
+    const sparkApp = operatorApp ? this.state.sparkApplications.get(podKey(driver.namespace, operatorApp)) : undefined;
+    if (sparkApp !== undefined) {
+      const r = shapeFromSparkApplication(sparkApp);
+      return r.ok ? r : err(`SparkApplication ${driver.namespace}/${operatorApp}: ${r.error}`);
+    }
     if (!driver.sparkConfMap) {
       return err(
         "driver has no spark-scheduler annotations (spark-driver-cpu, spark-driver-mem, spark-executor-cpu, " +

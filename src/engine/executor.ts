@@ -11,7 +11,8 @@ import { nodeEligible } from "./eligibility.js";
 import type { PodInfo } from "./model.js";
 import { orderNodes, zoneOf } from "./node-order.js";
 import { DRIVER_SLOT, type Reservation, cloneReservation, executorSlots } from "./reservation.js";
-import type { Resources } from "./resources.js";
+import { type Resources, fits, formatResources } from "./resources.js";
+import { executorResourceProfileId } from "./spark-conf.js";
 
 /** Executor slots that can take a new executor, grouped by node, lowest slot index first. */
 export function unboundSlotsByNode(ctx: EngineContext, r: Reservation, forPod?: string): Map<string, string[]> {
@@ -56,6 +57,8 @@ export function decideExecutor(
       base,
     );
   }
+  const profileCheck = checkResourceProfile(pod, r);
+  if (profileCheck) return failure("failure-invalid", profileCheck, base);
   const offeredSet = new Set(offered);
   const demandDelete = { op: "delete" as const, namespace: pod.namespace, podName: pod.name };
 
@@ -157,6 +160,24 @@ export function decideExecutor(
     demand: demandDelete,
     ...base,
   };
+}
+
+/**
+ * Spark resource profiles (stage-level scheduling) give executors other sizes than the default profile the
+ * reservation was made for. Such an executor may use a reserved slot when its own requests fit the slot's
+ * size; otherwise it is refused with a clear reason (one executor size is reserved per application).
+ */
+function checkResourceProfile(pod: PodInfo, r: Reservation): string | undefined {
+  const profile = executorResourceProfileId(pod);
+  if (profile === 0) return undefined;
+  const first = executorSlots(r)[0];
+  const reserved = first ? r.slots.get(first)!.resources : undefined;
+  if (reserved && fits(pod.requests, reserved)) return undefined;
+  return (
+    `executor uses Spark resource profile ${profile} with requests ${formatResources(pod.requests)}, ` +
+    (reserved ? `larger than the reserved executor size ${formatResources(reserved)}` : "and the application reserved no executors") +
+    `; spark-scheduler reserves one executor size per application`
+  );
 }
 
 /** A copy of `r` with `slot` bound to `pod` on `node` (and any other slot the pod held released). */

@@ -31,6 +31,8 @@ export class ClusterState {
   readonly soft = new Map<string, SoftReservations>();
   /** ConfigMap data by namespace/name (Spark driver confs). */
   readonly configMaps = new Map<string, Record<string, string>>();
+  /** Spark Operator SparkApplication objects by namespace/name (zero-configuration sizing). */
+  readonly sparkApplications = new Map<string, unknown>();
   /** Spark driver pods by namespace/name (any phase). */
   readonly drivers = new Set<string>();
 

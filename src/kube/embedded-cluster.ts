@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { parse as parseYaml } from "yaml";
 import type { DemandIntent, ReservationWrite } from "../engine/decision.js";
 import type { Engine } from "../engine/engine.js";
-import { type NodeInfo, type PodInfo, nodeFromObject, podFromObject } from "../engine/model.js";
+import { type NodeInfo, type PodInfo, nodeFromObject, podFromObject, podKey } from "../engine/model.js";
 import { reservationKey, reservationToObject } from "../engine/reservation.js";
 import { parseCount, parseCpu, parseMemory } from "../engine/resources.js";
 import type { ClusterBackend, Readiness } from "./backend.js";
@@ -15,11 +15,18 @@ import type { ClusterBackend, Readiness } from "./backend.js";
 export interface EmbeddedClusterSpec {
   nodes: NodeInfo[];
   pods: PodInfo[];
+  /** ConfigMap data by namespace/name (e.g. Spark driver confs, for zero-configuration sizing). */
+  configMaps: Map<string, Record<string, string>>;
+  /** SparkApplication objects by namespace/name. */
+  sparkApplications: Map<string, unknown>;
 }
 
 type Obj = Record<string, unknown>;
 
-/** Parses the embedded cluster file: `nodes:` (short form or Kubernetes Node objects) and optional `pods:`. */
+/**
+ * Parses the embedded cluster file: `nodes:` (short form or Kubernetes Node objects), and optional `pods:`,
+ * `configMaps:` and `sparkApplications:` (Kubernetes objects).
+ */
 export function parseClusterSpec(text: string, source = "cluster file"): EmbeddedClusterSpec {
   const doc = parseYaml(text) as Obj | null;
   if (!doc || typeof doc !== "object") throw new Error(`${source}: expected a map with a "nodes" list`);
@@ -32,7 +39,28 @@ export function parseClusterSpec(text: string, source = "cluster file"): Embedde
     names.add(n.name);
   }
   const pods = (Array.isArray(doc.pods) ? doc.pods : []).map((p) => podFromObject(p));
-  return { nodes, pods };
+  return {
+    nodes,
+    pods,
+    configMaps: byKey(doc.configMaps, `${source}: configMaps`, (o) => stringData(o.data)),
+    sparkApplications: byKey(doc.sparkApplications, `${source}: sparkApplications`, (o) => o),
+  };
+}
+
+function byKey<T>(list: unknown, where: string, value: (o: Obj) => T): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const item of Array.isArray(list) ? (list as Obj[]) : []) {
+    const meta = (item?.metadata ?? {}) as Obj;
+    if (typeof meta.name !== "string" || !meta.name) throw new Error(`${where}: every object needs metadata.name`);
+    out.set(podKey(typeof meta.namespace === "string" ? meta.namespace : "default", meta.name), value(item));
+  }
+  return out;
+}
+
+function stringData(data: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries((data as Obj) ?? {})) out[k] = String(v);
+  return out;
 }
 
 function shortNode(n: Obj, where: string): NodeInfo {
@@ -79,6 +107,8 @@ export class EmbeddedCluster implements ClusterBackend {
   async start(): Promise<void> {
     for (const n of this.spec.nodes) this.engine.state.upsertNode(n);
     for (const p of this.spec.pods) this.engine.state.upsertPod(p);
+    for (const [k, v] of this.spec.configMaps) this.engine.state.configMaps.set(k, v);
+    for (const [k, v] of this.spec.sparkApplications) this.engine.state.sparkApplications.set(k, v);
     this.log.info({ nodes: this.spec.nodes.length, pods: this.spec.pods.length }, "embedded cluster loaded");
   }
 
