@@ -1,0 +1,34 @@
+// The generated SparkSchedulerService client over one of the three wire protocols the server speaks.
+
+import * as http from "node:http";
+import * as https from "node:https";
+import { type Client, createClient } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+
+export const PROTOCOLS = ["connect", "grpc", "grpcweb"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export type SchedulerClient = Client<typeof SparkSchedulerService>;
+
+export interface OpenClient {
+  client: SchedulerClient;
+  /** Closes the connections the client opened, so that a one-shot CLI run exits at once. */
+  close(): void;
+}
+
+/**
+ * Connect and gRPC-Web go over HTTP/1.1 (the server also takes them on h2c, but HTTP/1.1 needs no
+ * preface sniffing and works through any proxy); gRPC needs HTTP/2 (cleartext h2c for `http://`).
+ */
+export function openClient(baseUrl: string, protocol: Protocol, timeoutMs?: number): OpenClient {
+  if (protocol === "grpc") {
+    const sessionManager = new Http2SessionManager(baseUrl);
+    const transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: timeoutMs });
+    return { client: createClient(SparkSchedulerService, transport), close: () => sessionManager.abort() };
+  }
+  const agent = new URL(baseUrl).protocol === "https:" ? new https.Agent() : new http.Agent();
+  const options = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent }, defaultTimeoutMs: timeoutMs };
+  const transport = protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
+  return { client: createClient(SparkSchedulerService, transport), close: () => agent.destroy() };
+}
