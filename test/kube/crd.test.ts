@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { CrdError, RR_CRD_NAME, ensureCrd, resourceReservationCrd } from "../../src/kube/crd.js";
+import { FakeApiServer } from "../support/fake-apiserver.js";
+import { makeKubeConfig } from "../support/kubeconfig.js";
+import { CRDS, establishWhenCreated, putEstablishedCrd, replica, silentLog } from "./fixtures.js";
+
+let server: FakeApiServer;
+const cleanups: (() => unknown)[] = [];
+
+beforeEach(async () => {
+  server = await FakeApiServer.start();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await server.stop();
+});
+
+const mutations = () => server.requests.filter((r) => r.path.includes("customresourcedefinitions") && r.method !== "GET");
+
+describe("ResourceReservation CRD", () => {
+  it("is the definition in examples/resourcereservation-crd.yaml", () => {
+    const yaml = parseYaml(readFileSync(new URL("../../examples/resourcereservation-crd.yaml", import.meta.url), "utf8"));
+    expect(yaml).toEqual(JSON.parse(JSON.stringify(resourceReservationCrd())));
+  });
+
+  it("is created when missing, waited for until Established, and the backend then starts", async () => {
+    cleanups.push(establishWhenCreated(server));
+    const r = replica(server);
+    cleanups.push(() => r.stop());
+    expect(r.cluster.readiness()).toEqual({ ready: false, reason: "waiting for the ResourceReservation CRD" });
+    await r.cluster.start();
+    const stored = server.get(CRDS, RR_CRD_NAME)!;
+    expect(stored.spec).toEqual(resourceReservationCrd().spec);
+    expect(mutations().map((m) => m.method)).toEqual(["POST"]);
+  });
+
+  it("leaves an existing CRD alone, even one that differs (e.g. the reference's v1beta1 storage)", async () => {
+    const legacy = resourceReservationCrd();
+    legacy.spec.versions = [
+      { ...legacy.spec.versions[0], storage: false },
+      { name: "v1beta1", served: true, storage: true },
+    ];
+    server.put(CRDS, { ...legacy, status: { conditions: [{ type: "Established", status: "True" }] } });
+    const before = server.get(CRDS, RR_CRD_NAME)!;
+    await ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1000, pollMs: 10 });
+    expect(server.get(CRDS, RR_CRD_NAME)).toEqual(before);
+    expect(mutations()).toEqual([]);
+  });
+
+  it("refuses to start when the existing CRD does not serve v1beta2, without touching it", async () => {
+    const old = resourceReservationCrd();
+    old.spec.versions = [{ name: "v1beta1", served: true, storage: true }];
+    server.put(CRDS, { ...old, status: { conditions: [{ type: "Established", status: "True" }] } });
+    const failure = ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1000, pollMs: 10 });
+    await expect(failure).rejects.toThrow(CrdError);
+    await expect(failure).rejects.toThrow(/does not serve v1beta2 \(served: v1beta1\)/);
+    expect(mutations()).toEqual([]);
+  });
+
+  it("fails start-up when the CRD never becomes Established, and never deletes it", async () => {
+    const failure = ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 150, pollMs: 10 });
+    await expect(failure).rejects.toThrow(/did not become Established within 150 ms \(last seen: present but not Established.*\); it was left in place/);
+    expect(server.get(CRDS, RR_CRD_NAME)).toBeDefined();
+    expect(mutations().map((m) => m.method)).toEqual(["POST"]);
+  });
+
+  it("retries transient API errors while checking", async () => {
+    putEstablishedCrd(server);
+    server.injectFault({ pathIncludes: "customresourcedefinitions", status: 503, times: 2 });
+    await ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1000, pollMs: 10 });
+    expect(server.requests.filter((r) => r.path.includes("customresourcedefinitions"))).toHaveLength(3);
+  });
+
+  it("fails at once on a non-transient error such as Forbidden", async () => {
+    server.injectFault({ pathIncludes: "customresourcedefinitions", status: 403, times: Infinity });
+    await expect(ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1000, pollMs: 10 })).rejects.toThrow(
+      /cannot check or create CRD resourcereservations.sparkscheduler.palantir.com: HTTP 403 Forbidden/,
+    );
+  });
+});
