@@ -1,0 +1,240 @@
+// The Kubernetes backend: the engine's state comes from informers on the API server, reservations are
+// persisted as ResourceReservation objects before a decision is answered, and with leader election only the
+// leader — after reconciling its state — makes decisions.
+//
+// start(): ensure the CRD, start the informers and wait for their initial sync, then campaign for the lease
+// (or, with leader election disabled, take over at once). Taking over = garbage-collect reservations of
+// finished or vanished drivers, reconcile (src/engine/reconcile.ts) and persist its writes; only then is the
+// replica ready. Followers keep their informers running, so read RPCs answer from a current state, but report
+// not ready ("not the leader (leader: <identity>)"), which makes every filter call fail with failure-not-ready.
+// Losing the lease makes the replica not ready at once and drops its soft reservations (they live only in the
+// leader's memory; the next take-over rebuilds them from the running pods).
+
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { ServiceConfig } from "../config.js";
+import type { DemandIntent, ReservationWrite } from "../engine/decision.js";
+import type { Engine } from "../engine/engine.js";
+import { reconcile } from "../engine/reconcile.js";
+import type { ClusterBackend, Readiness } from "./backend.js";
+import { type EnsureCrdOptions, ensureCrd } from "./crd.js";
+import { GarbageCollector } from "./gc.js";
+import { type ClusterInformers, type Serializer, clusterInformers } from "./informers.js";
+import { LeaderElector } from "./leader-election.js";
+import type { Mutex } from "./mutex.js";
+import { ReservationWriter, backoffMs } from "./reservation-writer.js";
+
+export interface KubeClusterOptions {
+  kc: k8s.KubeConfig;
+  engine: Engine;
+  /** The scheduler's mutex: informer events, reconciliation and decisions never interleave. */
+  mutex: Mutex;
+  config: ServiceConfig;
+  log: Logger;
+  clock?: () => number;
+  /** Autoscaler demands (the DemandWriter); without it applyDemand does nothing. */
+  demands?: { apply(intent: DemandIntent): Promise<void> };
+  /** Leader-election identity; default: host name plus a random suffix. */
+  identity?: string;
+  /** Interval of the leader's garbage-collection sweep; default 60 s. */
+  gcIntervalMs?: number;
+  /** CRD check timing; defaults in crd.ts. */
+  crd?: EnsureCrdOptions;
+  /** Informer restart backoff; default 500 ms doubling to 30 s. */
+  informerBackoff?: { initialMs: number; maxMs: number };
+}
+
+/** Backoff between failed take-over attempts (garbage collection + reconciliation). */
+const TAKEOVER_RETRY = { initialBackoffMs: 500, maxBackoffMs: 30_000 };
+
+export class KubeCluster implements ClusterBackend {
+  readonly kind = "kubernetes" as const;
+  readonly identity: string;
+  private readonly writer: ReservationWriter;
+  private readonly engine: Engine;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly serialize: Serializer;
+  private readonly informers: ClusterInformers;
+  private readonly gc: GarbageCollector;
+  private readonly elector: LeaderElector | undefined;
+  private crdReady = false;
+  /** Bumped on every leadership change; a take-over only counts for the term it started in. */
+  private term = 0;
+  private reconciled = false;
+  private takeOverError: string | undefined;
+  private takeOverFailures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private gcTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: KubeClusterOptions) {
+    const { kc, engine, mutex, config } = options;
+    this.engine = engine;
+    this.log = options.log.child({ component: "kube" });
+    this.clock = options.clock ?? Date.now;
+    this.identity = options.identity ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
+    this.serialize = (fn) => mutex.run(fn);
+    this.writer = new ReservationWriter(kc, config.writeRetries, this.log.child({ component: "reservation-writer" }));
+    this.gc = new GarbageCollector({ state: engine.state, writer: this.writer, serialize: this.serialize, log: this.log });
+    this.informers = clusterInformers({
+      kc,
+      state: engine.state,
+      serialize: this.serialize,
+      log: this.log,
+      backoff: options.informerBackoff,
+      hooks: {
+        driverEnded: (pod) => {
+          if (this.leading()) this.gc.driverEnded(pod);
+        },
+      },
+    });
+    const le = config.leaderElection;
+    if (le.enabled) {
+      this.elector = new LeaderElector(
+        kc,
+        {
+          namespace: le.namespace,
+          leaseName: le.leaseName,
+          identity: this.identity,
+          leaseDurationMs: le.leaseDurationMs,
+          renewDeadlineMs: le.renewDeadlineMs,
+          retryPeriodMs: le.retryPeriodMs,
+          clock: this.clock,
+        },
+        this.log.child({ component: "leader-election" }),
+      );
+      this.elector.onStartedLeading(() => this.startedLeading());
+      this.elector.onStoppedLeading(() => this.stoppedLeading());
+    }
+  }
+
+  async start(): Promise<void> {
+    await ensureCrd(this.options.kc, this.log, this.options.crd);
+    this.crdReady = true;
+    await Promise.all(Object.values(this.informers).map((i) => i.start()));
+    if (this.stopped) return;
+    this.log.info({ identity: this.identity, leaderElection: this.elector !== undefined }, "informers synced");
+    if (this.elector) this.elector.start();
+    else await this.takeOver(this.term);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.elector?.stop();
+    this.term++;
+    this.reconciled = false;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.gcTimer);
+    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await this.serialize(async () => undefined);
+  }
+
+  readiness(): Readiness {
+    if (this.stopped) return { ready: false, reason: "stopped" };
+    if (!this.crdReady) return { ready: false, reason: "waiting for the ResourceReservation CRD" };
+    const unsynced = Object.values(this.informers).filter((i) => !i.synced);
+    if (unsynced.length > 0) {
+      const names = unsynced.map((i) => (i.lastError ? `${i.name} (last error: ${i.lastError})` : i.name));
+      return { ready: false, reason: `waiting for informers to sync: ${names.join(", ")}` };
+    }
+    if (this.elector && !this.elector.isLeader()) {
+      return { ready: false, reason: `not the leader (leader: ${this.elector.leader() ?? "unknown"})` };
+    }
+    if (!this.reconciled) {
+      return {
+        ready: false,
+        reason: this.takeOverError
+          ? `reconciliation failed, retrying: ${this.takeOverError}`
+          : "reconciling reservations after gaining leadership",
+      };
+    }
+    return { ready: true };
+  }
+
+  writeReservation(write: ReservationWrite): Promise<string> {
+    return this.writer.write(write);
+  }
+
+  async applyDemand(demand: DemandIntent): Promise<void> {
+    await this.options.demands?.apply(demand);
+  }
+
+  /** kube-scheduler binds the pod itself. */
+  onScheduled(): void {}
+
+  private leading(): boolean {
+    return !this.stopped && (this.elector ? this.elector.isLeader() : true);
+  }
+
+  private startedLeading(): void {
+    if (this.stopped) return;
+    this.term++;
+    this.reconciled = false;
+    void this.takeOver(this.term);
+  }
+
+  private stoppedLeading(): void {
+    this.term++;
+    this.reconciled = false;
+    this.takeOverError = undefined;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.gcTimer);
+    const state = this.engine.state;
+    void this.serialize(async () => {
+      for (const s of [...state.soft.values()]) state.dropSoftApp(s.namespace, s.appId);
+    });
+  }
+
+  /** Garbage collection, reconciliation and persisting its writes; retried with backoff until it succeeds. */
+  private async takeOver(term: number): Promise<void> {
+    const started = this.clock();
+    try {
+      const collected = await this.gc.sweep();
+      if (term !== this.term) return;
+      const writes = await this.serialize(() => this.reconcile(term));
+      if (term !== this.term) return;
+      this.reconciled = true;
+      this.takeOverError = undefined;
+      this.takeOverFailures = 0;
+      this.log.info({ term, collected, writes, durationMs: this.clock() - started }, "state reconciled; ready to schedule");
+      const every = this.options.gcIntervalMs ?? 60_000;
+      this.gcTimer = setInterval(() => void this.gc.sweep(), every).unref();
+    } catch (e) {
+      if (term !== this.term) return;
+      this.takeOverError = (e as Error).message;
+      const delayMs = backoffMs(TAKEOVER_RETRY, ++this.takeOverFailures);
+      this.log.error({ term, err: this.takeOverError, attempt: this.takeOverFailures, delayMs }, "reconciliation failed; retrying");
+      this.retryTimer = setTimeout(() => {
+        if (term === this.term) void this.takeOver(term);
+      }, delayMs).unref();
+    }
+  }
+
+  /** Runs inside the mutex: reconciles, then persists the writes in order; rolls back what was not persisted. */
+  private async reconcile(term: number): Promise<number> {
+    const report = reconcile(this.engine.ctx, this.clock());
+    for (const p of report.problems) {
+      this.log.warn({ namespace: p.namespace, appId: p.appId, problem: p.message }, "reconciliation: running pods not accounted for");
+    }
+    for (const s of report.softAdded) {
+      this.log.info({ namespace: s.namespace, appId: s.appId, pod: s.pod }, "reconciliation: soft reservation for extra executor");
+    }
+    const { writes } = report;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i];
+      const ctx = { namespace: w.reservation.namespace, appId: w.reservation.appId, op: w.op };
+      try {
+        if (term !== this.term) throw new Error("leadership changed during reconciliation");
+        w.reservation.resourceVersion = await this.writer.write(w);
+        this.log.info(ctx, "reconciliation: reservation persisted");
+      } catch (e) {
+        this.engine.rollback({ outcome: "failure-internal", writes: writes.slice(i) });
+        throw new Error(`reconciliation write ${w.op} ${ctx.namespace}/${ctx.appId}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return writes.length;
+  }
+}

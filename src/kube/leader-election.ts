@@ -1,0 +1,223 @@
+// Lease-based leader election (coordination.k8s.io/v1), written out because client-node has no helper.
+//
+// How it pairs with kube-scheduler's own election: every replica pod runs a kube-scheduler and this extender
+// side by side. kube-scheduler elects its own leader, and only that kube-scheduler sends filter calls, to the
+// extender in its pod. The extender lease adds the guarantee that the replica answering is the one whose state
+// was reconciled from the API server after it became leader: a non-leader extender answers every filter call
+// with failure-not-ready. So during a split brain of the kube-schedulers (two believe they lead for a moment),
+// at most one extender admits pods and no capacity can be promised twice. Running both elections with similar
+// timings keeps the two leaders in the same pod most of the time; when they differ, scheduling pauses (pods
+// stay pending and are retried) until they line up again, which is safe.
+//
+// Algorithm (as client-go's leaderelection): every retryPeriod, read the lease. Acquire it when it has no holder,
+// or when its record has not changed for leaseDuration as observed by this process (local clock only, so clock
+// skew between replicas does not matter), or renew it when it is ours. Writes carry the resourceVersion read,
+// so a 409 means another replica won the race. A leader that has not renewed successfully for renewDeadline
+// steps down, before any other replica can consider the lease expired (renewDeadline < leaseDuration). A
+// graceful stop releases the lease (clears the holder) so a successor takes over at once.
+
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { apiErrorCode, apiErrorMessage } from "./reservation-writer.js";
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  leaseName: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  clock?: () => number;
+}
+
+type Listener = () => void;
+
+export class LeaderElector {
+  private readonly api: k8s.CoordinationV1Api;
+  private readonly clock: () => number;
+  private leading = false;
+  private stopped = true;
+  private holder: string | undefined;
+  /** resourceVersion of the lease as last seen, and when (local clock) it last changed. */
+  private observed: { resourceVersion: string; atMs: number } | undefined;
+  /** The lease as we last wrote it (to release it). */
+  private ours: k8s.V1Lease | undefined;
+  private lastRenewMs = 0;
+  private loopTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> = Promise.resolve();
+  private readonly started: Listener[] = [];
+  private readonly stoppedListeners: Listener[] = [];
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly options: LeaderElectionOptions,
+    private readonly log: Logger,
+  ) {
+    if (!(options.leaseDurationMs > options.renewDeadlineMs)) {
+      throw new Error(
+        `leader election: lease-duration (${options.leaseDurationMs} ms) must be greater than renew-deadline (${options.renewDeadlineMs} ms)`,
+      );
+    }
+    if (!(options.renewDeadlineMs > options.retryPeriodMs)) {
+      throw new Error(
+        `leader election: renew-deadline (${options.renewDeadlineMs} ms) must be greater than retry-period (${options.retryPeriodMs} ms)`,
+      );
+    }
+    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.clock = options.clock ?? Date.now;
+  }
+
+  get identity(): string {
+    return this.options.identity;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The holder of the lease as last observed (this replica when leading); undefined before the first read. */
+  leader(): string | undefined {
+    return this.leading ? this.options.identity : this.holder || undefined;
+  }
+
+  onStartedLeading(listener: Listener): void {
+    this.started.push(listener);
+  }
+
+  onStoppedLeading(listener: Listener): void {
+    this.stoppedListeners.push(listener);
+  }
+
+  /** Starts campaigning (returns at once). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.tick();
+  }
+
+  /** Stops campaigning; a leader steps down and releases the lease. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.loopTimer);
+    await this.inFlight;
+    if (this.leading) {
+      this.stepDown("stopping");
+      await this.release();
+    }
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.inFlight = this.tryAcquireOrRenew().finally(() => {
+      if (!this.stopped) this.loopTimer = setTimeout(() => this.tick(), this.options.retryPeriodMs).unref();
+    });
+  }
+
+  private async tryAcquireOrRenew(): Promise<void> {
+    const { namespace, leaseName: name, identity } = this.options;
+    const ctx = { namespace, name, identity };
+    try {
+      const now = this.clock();
+      const current = await this.read();
+      if (this.stopped) return;
+      if (!current) {
+        this.ours = await this.api.createNamespacedLease({ namespace, body: this.lease(undefined, now) });
+        this.renewed(now);
+        return;
+      }
+      const spec = current.spec ?? {};
+      const rv = current.metadata?.resourceVersion ?? "";
+      if (this.observed?.resourceVersion !== rv) this.observed = { resourceVersion: rv, atMs: now };
+      this.holder = spec.holderIdentity ?? "";
+      const mine = this.holder === identity;
+      const expired = !this.holder || now - this.observed.atMs >= this.options.leaseDurationMs;
+      if (!mine && !expired) {
+        if (this.leading) this.stepDown(`lease is held by ${this.holder}`);
+        return;
+      }
+      this.ours = await this.api.replaceNamespacedLease({ name, namespace, body: this.lease(current, now) });
+      this.renewed(now);
+    } catch (e) {
+      if (apiErrorCode(e) === 409) {
+        this.log.debug(ctx, "lost the race for the lease");
+        if (this.leading) this.stepDown("another replica wrote the lease");
+        return;
+      }
+      this.log.warn({ ...ctx, leading: this.leading, err: apiErrorMessage(e) }, "leader election: lease request failed");
+    }
+  }
+
+  private async read(): Promise<k8s.V1Lease | undefined> {
+    try {
+      return await this.api.readNamespacedLease({ name: this.options.leaseName, namespace: this.options.namespace });
+    } catch (e) {
+      if (apiErrorCode(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** The lease with us as holder: renewed when ours already, else taken over (a transition). */
+  private lease(current: k8s.V1Lease | undefined, now: number): k8s.V1Lease {
+    const spec = current?.spec ?? {};
+    const mine = spec.holderIdentity === this.options.identity;
+    return {
+      metadata: {
+        name: this.options.leaseName,
+        namespace: this.options.namespace,
+        resourceVersion: current?.metadata?.resourceVersion,
+      },
+      spec: {
+        holderIdentity: this.options.identity,
+        leaseDurationSeconds: Math.max(1, Math.ceil(this.options.leaseDurationMs / 1000)),
+        acquireTime: mine && spec.acquireTime ? spec.acquireTime : new k8s.V1MicroTime(now),
+        renewTime: new k8s.V1MicroTime(now),
+        leaseTransitions: (spec.leaseTransitions ?? 0) + (current && !mine ? 1 : 0),
+      },
+    };
+  }
+
+  private renewed(now: number): void {
+    this.lastRenewMs = now;
+    this.holder = this.options.identity;
+    this.observed = { resourceVersion: this.ours?.metadata?.resourceVersion ?? "", atMs: now };
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(() => {
+      if (this.leading) this.stepDown(`could not renew the lease for ${this.options.renewDeadlineMs} ms`);
+    }, this.options.renewDeadlineMs).unref();
+    if (this.leading) return;
+    this.leading = true;
+    const { namespace, leaseName: name, identity } = this.options;
+    this.log.info({ namespace, name, identity }, "became leader");
+    for (const listener of this.started) listener();
+  }
+
+  private stepDown(reason: string): void {
+    clearTimeout(this.deadlineTimer);
+    if (!this.leading) return;
+    this.leading = false;
+    const { namespace, leaseName: name, identity } = this.options;
+    this.log.warn({ namespace, name, identity, reason, lastRenewMs: this.lastRenewMs }, "stopped leading");
+    for (const listener of this.stoppedListeners) listener();
+  }
+
+  /** Clears the holder so that another replica can acquire the lease without waiting for it to expire. */
+  private async release(): Promise<void> {
+    const { namespace, leaseName: name, identity } = this.options;
+    if (!this.ours) return;
+    const body: k8s.V1Lease = {
+      metadata: { name, namespace, resourceVersion: this.ours.metadata?.resourceVersion },
+      spec: { ...this.ours.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime(this.clock()) },
+    };
+    try {
+      await this.api.replaceNamespacedLease({ name, namespace, body });
+      this.holder = "";
+      this.log.info({ namespace, name, identity }, "released the lease");
+    } catch (e) {
+      // A conflict means another replica already took the lease over; anything else: it expires on its own.
+      this.log.warn({ namespace, name, identity, err: apiErrorMessage(e) }, "could not release the lease");
+    }
+    this.ours = undefined;
+  }
+}

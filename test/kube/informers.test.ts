@@ -1,0 +1,183 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { PodInfo } from "../../src/engine/model.js";
+import { reservationToObject } from "../../src/engine/reservation.js";
+import { res } from "../../src/engine/resources.js";
+import { ClusterState } from "../../src/engine/state.js";
+import { type ClusterInformers, clusterInformers } from "../../src/kube/informers.js";
+import { Mutex } from "../../src/kube/mutex.js";
+import { FakeApiServer } from "../support/fake-apiserver.js";
+import { makeKubeConfig } from "../support/kubeconfig.js";
+import { CONFIGMAPS, NODES, NS, PODS, RRS, driverObject, eventually, executorObject, nodeObject, setPhase, silentLog } from "./fixtures.js";
+
+let server: FakeApiServer;
+let state: ClusterState;
+let informers: ClusterInformers | undefined;
+let ended: { pod: string; deleted: boolean }[];
+
+beforeEach(async () => {
+  server = await FakeApiServer.start();
+  state = new ClusterState();
+  ended = [];
+});
+
+afterEach(async () => {
+  if (informers) await Promise.all(Object.values(informers).map((i) => i.stop()));
+  informers = undefined;
+  await server.stop();
+});
+
+async function start(): Promise<ClusterInformers> {
+  const mutex = new Mutex();
+  informers = clusterInformers({
+    kc: makeKubeConfig(server.url),
+    state,
+    serialize: (fn) => mutex.run(fn),
+    log: silentLog,
+    backoff: { initialMs: 20, maxMs: 100 },
+    hooks: { driverEnded: (pod: PodInfo, deleted: boolean) => ended.push({ pod: pod.name, deleted }) },
+  });
+  await Promise.all(Object.values(informers).map((i) => i.start()));
+  return informers;
+}
+
+function rrObject(appId: string, node: string, executor?: string): object {
+  const obj = reservationToObject({
+    namespace: NS,
+    appId,
+    driverPod: `${appId}-driver`,
+    driverUid: "uid",
+    slots: new Map([
+      ["driver", { node, resources: res(1000, 2 ** 30) }],
+      ["executor-1", { node, resources: res(1000, 2 ** 30) }],
+    ]),
+    pods: new Map(executor ? [["driver", `${appId}-driver`], ["executor-1", executor]] : [["driver", `${appId}-driver`]]),
+    createdAtMs: 0,
+  });
+  return obj;
+}
+
+describe("cluster informers", () => {
+  it("load nodes, pods, reservations and Spark conf ConfigMaps before reporting synced", async () => {
+    server.put(NODES, nodeObject("n1"));
+    server.put(PODS, driverObject("d1", "app-1", { nodeName: "n1" }));
+    server.put(RRS, rrObject("app-1", "n1"));
+    server.put(CONFIGMAPS, { metadata: { name: "spark-conf", namespace: NS }, data: { "spark.properties": "spark.executor.instances=2" } });
+    server.put(CONFIGMAPS, { metadata: { name: "unrelated", namespace: NS }, data: { other: "x" } });
+    const inf = await start();
+    expect(Object.values(inf).every((i) => i.synced)).toBe(true);
+    expect([...state.nodes.keys()]).toEqual(["n1"]);
+    expect(state.getPod(NS, "d1")?.nodeName).toBe("n1");
+    expect(state.getReservation(NS, "app-1")?.resourceVersion).toBe(server.get(RRS, "app-1", NS)!.metadata.resourceVersion);
+    expect([...state.configMaps.keys()]).toEqual([`${NS}/spark-conf`]);
+  });
+
+  it("apply later adds, updates and deletes", async () => {
+    await start();
+    server.put(NODES, nodeObject("n1"));
+    server.put(PODS, executorObject("e1", "app-1"));
+    server.put(CONFIGMAPS, { metadata: { name: "conf", namespace: NS }, data: { "spark.properties": "a=b" } });
+    await eventually(() => {
+      expect(state.getPod(NS, "e1")).toBeDefined();
+      expect(state.configMaps.size).toBe(1);
+    });
+    server.put(NODES, nodeObject("n1", "16"));
+    server.put(CONFIGMAPS, { metadata: { name: "conf", namespace: NS }, data: { other: "x" } });
+    server.remove(PODS, "e1", NS);
+    await eventually(() => {
+      expect(state.nodes.get("n1")?.allocatable.cpu).toBe(16000);
+      expect(state.getPod(NS, "e1")).toBeUndefined();
+      expect(state.configMaps.size).toBe(0);
+    });
+  });
+
+  it("never let a reservation event replace a newer copy, and ignore deletions of an earlier incarnation", async () => {
+    await start();
+    server.put(RRS, rrObject("app-1", "n1"));
+    await eventually(() => expect(state.getReservation(NS, "app-1")).toBeDefined());
+    const held = state.getReservation(NS, "app-1")!;
+    // The engine holds a newer version than anything the server will send next (as after its own write).
+    state.putReservation({ ...held, resourceVersion: "1000", pods: new Map([...held.pods, ["executor-1", "mine"]]) });
+    server.put(RRS, rrObject("app-1", "n1", "stale"));
+    server.remove(RRS, "app-1", NS);
+    server.put(RRS, rrObject("app-2", "n1"));
+    await eventually(() => expect(state.getReservation(NS, "app-2")).toBeDefined());
+    expect(state.getReservation(NS, "app-1")?.pods.get("executor-1")).toBe("mine");
+    expect(state.getReservation(NS, "app-1")?.resourceVersion).toBe("1000");
+
+    server.put(RRS, rrObject("app-2", "n1", "newer"));
+    await eventually(() => expect(state.getReservation(NS, "app-2")?.pods.get("executor-1")).toBe("newer"));
+  });
+
+  it("drop a deleted reservation together with the application's soft reservations", async () => {
+    await start();
+    server.put(RRS, rrObject("app-1", "n1"));
+    await eventually(() => expect(state.getReservation(NS, "app-1")).toBeDefined());
+    state.ensureSoft(NS, "app-1", 2);
+    state.addSoft(NS, "app-1", "extra", { node: "n1", resources: res(1000, 0) });
+    server.remove(RRS, "app-1", NS);
+    await eventually(() => expect(state.getReservation(NS, "app-1")).toBeUndefined());
+    expect(state.getSoft(NS, "app-1")).toBeUndefined();
+    expect(state.reservedOn("n1")).toEqual(res(0, 0));
+  });
+
+  it("release the soft reservation of a terminated or deleted executor for good, and report ended drivers", async () => {
+    server.put(PODS, driverObject("d1", "app-1", { nodeName: "n1" }));
+    server.put(PODS, executorObject("x1", "app-1", { nodeName: "n1" }));
+    server.put(PODS, executorObject("x2", "app-1", { nodeName: "n1" }));
+    await start();
+    state.ensureSoft(NS, "app-1", 2);
+    state.addSoft(NS, "app-1", "x1", { node: "n1", resources: res(1000, 0) });
+    state.addSoft(NS, "app-1", "x2", { node: "n1", resources: res(1000, 0) });
+    setPhase(server, "x1", "Failed");
+    server.remove(PODS, "x2", NS);
+    await eventually(() => expect(state.getSoft(NS, "app-1")?.executors.size).toBe(0));
+    expect([...state.getSoft(NS, "app-1")!.dead].sort()).toEqual(["x1", "x2"]);
+
+    setPhase(server, "d1", "Succeeded");
+    await eventually(() => expect(ended).toEqual([{ pod: "d1", deleted: false }]));
+    expect(state.getSoft(NS, "app-1")).toBeUndefined();
+    server.remove(PODS, "d1", NS);
+    await eventually(() => expect(ended).toHaveLength(2));
+    expect(ended[1]).toEqual({ pod: "d1", deleted: true });
+  });
+
+  it("restart after dropped watches, and deliver what happened meanwhile and later", async () => {
+    const inf = await start();
+    server.dropWatches();
+    server.put(PODS, executorObject("while-down", "app-1"));
+    await eventually(() => expect(inf.pods.restarts).toBeGreaterThan(0));
+    server.put(PODS, executorObject("after", "app-1"));
+    server.put(NODES, nodeObject("n-after"));
+    await eventually(() => {
+      expect(state.getPod(NS, "while-down")).toBeDefined();
+      expect(state.getPod(NS, "after")).toBeDefined();
+      expect(state.nodes.has("n-after")).toBe(true);
+    });
+    expect(Object.values(inf).every((i) => i.restarts >= 1)).toBe(true);
+  });
+
+  it("restart after a failing watch request and a 410 re-list, with deletions seen", async () => {
+    server.put(PODS, executorObject("gone-later", "app-1"));
+    const inf = await start();
+    server.injectFault({ watch: true, pathIncludes: "/pods", status: 503, times: 2 });
+    server.dropWatches();
+    server.remove(PODS, "gone-later", NS);
+    server.compactHistory();
+    await eventually(() => expect(state.getPod(NS, "gone-later")).toBeUndefined());
+    expect(inf.pods.restarts).toBeGreaterThanOrEqual(2);
+    server.put(PODS, executorObject("fresh", "app-1"));
+    await eventually(() => expect(state.getPod(NS, "fresh")).toBeDefined());
+  });
+
+  it("keep retrying a failing initial list, reporting the error until synced", async () => {
+    server.injectFault({ pathIncludes: "/api/v1/nodes", watch: false, status: 500, times: 3 });
+    const mutex = new Mutex();
+    informers = clusterInformers({ kc: makeKubeConfig(server.url), state, serialize: (fn) => mutex.run(fn), log: silentLog, backoff: { initialMs: 20, maxMs: 40 } });
+    const synced = informers.nodes.start();
+    await eventually(() => expect(informers!.nodes.lastError).toMatch(/HTTP 500/));
+    expect(informers.nodes.synced).toBe(false);
+    await synced;
+    expect(informers.nodes.synced).toBe(true);
+    expect(informers.nodes.lastError).toBeUndefined();
+  });
+});

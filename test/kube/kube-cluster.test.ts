@@ -1,0 +1,285 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ServiceConfig } from "../../src/config.js";
+import { reservationFromObject } from "../../src/engine/reservation.js";
+import { FakeApiServer } from "../support/fake-apiserver.js";
+import {
+  LEASES,
+  NODES,
+  NS,
+  PODS,
+  type Replica,
+  driverObject,
+  eventually,
+  executorObject,
+  nodeObject,
+  putEstablishedCrd,
+  replica,
+  setPhase,
+  slotNames,
+  slotPods,
+  storedReservations,
+  testConfig,
+} from "./fixtures.js";
+
+let server: FakeApiServer;
+const replicas: Replica[] = [];
+
+beforeEach(async () => {
+  server = await FakeApiServer.start();
+  putEstablishedCrd(server);
+  for (const n of ["n1", "n2", "n3"]) server.put(NODES, nodeObject(n));
+});
+
+afterEach(async () => {
+  for (const r of replicas.splice(0)) await r.stop();
+  await server.stop();
+});
+
+function newReplica(config?: ServiceConfig): Replica {
+  const r = replica(server, config);
+  replicas.push(r);
+  return r;
+}
+
+async function readyReplica(config?: ServiceConfig): Promise<Replica> {
+  const r = newReplica(config);
+  await r.cluster.start();
+  await eventually(() => expect(r.cluster.readiness()).toEqual({ ready: true }));
+  return r;
+}
+
+const NODE_NAMES = ["n1", "n2", "n3"];
+
+describe("KubeCluster readiness", () => {
+  it("is not ready until the informers synced, the lease is held and the state is reconciled", async () => {
+    // A driver runs without a reservation (say its create was lost): taking over must rebuild and persist it.
+    server.put(PODS, driverObject("orphan-driver", "orphan", { nodeName: "n1", executors: 2 }));
+    const listFault = server.injectFault({ pathIncludes: "/api/v1/pods", watch: false, status: 500, times: Infinity });
+    const leaseFault = server.injectFault({ pathIncludes: "/leases/", status: 500, times: Infinity });
+    const writeFault = server.injectFault({ method: "POST", pathIncludes: "resourcereservations", status: 503, times: Infinity });
+    const r = newReplica();
+    expect(r.cluster.readiness()).toEqual({ ready: false, reason: "waiting for the ResourceReservation CRD" });
+
+    const started = r.cluster.start();
+    await eventually(() => expect(r.cluster.readiness().reason).toMatch(/^waiting for informers to sync: pods \(last error: HTTP 500/));
+    listFault.cancel();
+    await started;
+    expect(r.cluster.readiness()).toEqual({ ready: false, reason: "not the leader (leader: unknown)" });
+
+    leaseFault.cancel();
+    await eventually(() =>
+      expect(r.cluster.readiness().reason).toMatch(
+        /^reconciliation failed, retrying: reconciliation write create spark\/orphan: create of reservation spark\/orphan failed after 4 attempt/,
+      ),
+    );
+    expect(r.engine.state.getReservation(NS, "orphan")).toBeUndefined(); // rolled back
+    writeFault.cancel();
+    await eventually(() => expect(r.cluster.readiness()).toEqual({ ready: true }), 3000);
+    const rebuilt = storedReservations(server).get("orphan")!;
+    expect(slotNames(rebuilt)).toEqual(["driver", "executor-1", "executor-2"]);
+    expect(r.engine.state.getReservation(NS, "orphan")?.resourceVersion).toBe(rebuilt.metadata.resourceVersion);
+
+    await r.stop();
+    expect(r.cluster.readiness()).toEqual({ ready: false, reason: "stopped" });
+    expect(server.get(LEASES, "spark-scheduler-test", NS)?.spec).toMatchObject({ holderIdentity: "" });
+  });
+
+  it("is ready right after start() without leader election", async () => {
+    const r = newReplica(testConfig({ "leader-election": { enabled: false } }));
+    await r.cluster.start();
+    expect(r.cluster.readiness()).toEqual({ ready: true });
+    expect(server.list(LEASES)).toEqual([]);
+  });
+});
+
+describe("KubeCluster persistence", () => {
+  it("persists reservations before answering: created with the driver as owner, updated as executors bind", async () => {
+    const r = await readyReplica();
+    const driver = server.put(PODS, driverObject("app-1-driver", "app-1", { executors: 2 }));
+    const d = await r.schedule("app-1-driver", NODE_NAMES);
+    expect(d.outcome).toBe("success");
+    let obj = storedReservations(server).get("app-1")!;
+    expect(obj.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "Pod", name: "app-1-driver", uid: driver.metadata.uid, controller: true }),
+    ]);
+    expect(slotNames(obj)).toEqual(["driver", "executor-1", "executor-2"]);
+    expect(r.engine.state.getReservation(NS, "app-1")?.resourceVersion).toBe(obj.metadata.resourceVersion);
+
+    server.put(PODS, executorObject("app-1-exec-1", "app-1"));
+    expect((await r.schedule("app-1-exec-1", NODE_NAMES)).outcome).toBe("success");
+    obj = storedReservations(server).get("app-1")!;
+    expect(Object.values(slotPods(obj))).toContain("app-1-exec-1");
+    expect(r.engine.state.getReservation(NS, "app-1")?.resourceVersion).toBe(obj.metadata.resourceVersion);
+  });
+
+  it("rolls a decision back when its reservation cannot be persisted", async () => {
+    const r = await readyReplica();
+    server.put(PODS, driverObject("app-1-driver", "app-1"));
+    const fault = server.injectFault({ method: "POST", pathIncludes: "resourcereservations", status: 503, times: Infinity });
+    const d = await r.schedule("app-1-driver", NODE_NAMES);
+    expect(d.outcome).toBe("failure-internal");
+    expect(d.reason).toMatch(/could not persist reservation spark\/app-1: create of reservation spark\/app-1 failed after 4 attempt/);
+    expect(fault.hits).toBe(4);
+    expect(r.engine.state.getReservation(NS, "app-1")).toBeUndefined();
+    expect(storedReservations(server).size).toBe(0);
+    expect(r.engine.state.reservedOn("n1").cpu + r.engine.state.reservedOn("n2").cpu).toBe(0);
+
+    fault.cancel();
+    expect((await r.schedule("app-1-driver", NODE_NAMES)).outcome).toBe("success");
+    expect(storedReservations(server).has("app-1")).toBe(true);
+  });
+
+  it("survives a restart in the middle of a burst: nothing lost, nothing double-booked, scheduling resumes", async () => {
+    const first = await readyReplica();
+    const apps = ["a", "b", "c", "d", "e"];
+    for (const app of apps) {
+      server.put(PODS, driverObject(`${app}-driver`, app, { executors: 2 }));
+      for (const i of [1, 2, 3]) server.put(PODS, executorObject(`${app}-exec-${i}`, app));
+    }
+    server.put(PODS, driverObject("da-driver", "da", { dynamic: { min: 1, max: 3 } }));
+    for (const i of [1, 2]) server.put(PODS, executorObject(`da-exec-${i}`, "da"));
+
+    const sequential = ["a-driver", "b-driver", "c-driver", "d-driver", "da-driver", "a-exec-1", "b-exec-1", "da-exec-1", "da-exec-2"];
+    const outcomes = [];
+    for (const pod of sequential) outcomes.push((await first.schedule(pod, NODE_NAMES)).outcome);
+    expect(outcomes.slice(-2)).toEqual(["success", "success-scheduled-extra-executor"]);
+
+    // A burst of requests in flight at once, against a slow API server; the replica stops in the middle.
+    server.setLatency(15);
+    const puts = () => server.requests.filter((q) => q.method !== "GET" && q.path.includes("resourcereservations")).length;
+    const writesBefore = puts();
+    const burst = ["c-exec-1", "d-exec-1", "a-exec-2", "b-exec-2", "e-driver", "c-exec-2", "d-exec-2"].map((pod) =>
+      first.schedule(pod, NODE_NAMES),
+    );
+    await eventually(() => expect(puts()).toBeGreaterThanOrEqual(writesBefore + 2));
+    await first.stop();
+    const answered = await Promise.all(burst);
+    server.setLatency(0);
+    const succeeded = answered.filter((d) => d.outcome.startsWith("success"));
+    expect(succeeded.length).toBeGreaterThanOrEqual(2);
+    expect(answered.filter((d) => d.outcome === "failure-not-ready").length).toBeGreaterThanOrEqual(1);
+    expect(answered.length).toBe(succeeded.length + answered.filter((d) => d.outcome === "failure-not-ready").length);
+
+    // Whatever was answered with success is durable, exactly as the first replica held it.
+    const before = storedReservations(server);
+    for (const d of succeeded) expect(before.has(d.appId!)).toBe(true);
+
+    const second = await readyReplica();
+    const state = second.engine.state;
+    expect([...state.reservations.keys()].sort()).toEqual([...before.keys()].map((k) => `${NS}/${k}`).sort());
+    for (const [name, obj] of before) {
+      const held = state.getReservation(NS, name)!;
+      const parsed = reservationFromObject(obj);
+      if (typeof parsed === "string") throw new Error(parsed);
+      expect(Object.fromEntries(held.pods)).toEqual(Object.fromEntries(parsed.pods));
+      expect(held.slots).toEqual(parsed.slots);
+    }
+    // The dynamic-allocation extra was soft-reserved in the first replica's memory only: rebuilt from the pods.
+    expect([...state.getSoft(NS, "da")!.executors.keys()]).toEqual(["da-exec-2"]);
+
+    // Scheduling resumes: every pending pod is offered again.
+    for (const p of server.list(PODS, NS).filter((x) => !(x.spec as { nodeName?: string }).nodeName)) {
+      await second.schedule(p.metadata.name, NODE_NAMES);
+    }
+    const after = storedReservations(server);
+    expect([...after.keys()].sort()).toEqual([...apps, "da"].sort());
+    // No slot is held twice, every executor holds at most one slot, and no node is over-reserved.
+    const holders = new Map<string, string>();
+    for (const [app, obj] of after) {
+      for (const [slot, pod] of Object.entries(slotPods(obj))) {
+        expect(holders.get(`${app}/${pod}`)).toBeUndefined();
+        holders.set(`${app}/${pod}`, slot);
+      }
+    }
+    for (const app of apps) {
+      const pods = Object.values(slotPods(after.get(app)!)).sort();
+      expect(pods).toEqual([`${app}-driver`, `${app}-exec-1`, `${app}-exec-2`]);
+    }
+    for (const n of NODE_NAMES) expect(state.reservedOn(n).cpu).toBeLessThanOrEqual(8000);
+    const stillPending = server.list(PODS, NS).filter((p) => !(p.spec as { nodeName?: string }).nodeName);
+    expect(stillPending.map((p) => p.metadata.name).sort()).toEqual(apps.map((app) => `${app}-exec-3`).sort());
+  });
+});
+
+describe("KubeCluster leader election", () => {
+  it("hands over to the follower when the leader stops; the follower answers failure-not-ready until then", async () => {
+    const a = await readyReplica();
+    const b = newReplica();
+    await b.cluster.start();
+    await eventually(() => expect(b.cluster.readiness()).toEqual({ ready: false, reason: `not the leader (leader: ${a.cluster.identity})` }));
+
+    server.put(PODS, driverObject("app-1-driver", "app-1"));
+    // The follower's informers run: it knows the pod, but refuses to decide.
+    await eventually(() => expect(b.engine.state.getPod(NS, "app-1-driver")).toBeDefined());
+    const refused = await b.schedule("app-1-driver", NODE_NAMES);
+    expect(refused).toMatchObject({ outcome: "failure-not-ready", reason: `spark-scheduler is not ready: not the leader (leader: ${a.cluster.identity})` });
+    expect(storedReservations(server).size).toBe(0);
+
+    expect((await a.schedule("app-1-driver", NODE_NAMES)).outcome).toBe("success");
+    await eventually(() => expect(b.engine.state.getReservation(NS, "app-1")).toBeDefined());
+
+    await a.stop();
+    await eventually(() => expect(b.cluster.readiness()).toEqual({ ready: true }), 3000);
+    server.put(PODS, executorObject("app-1-exec-1", "app-1"));
+    expect((await b.schedule("app-1-exec-1", NODE_NAMES)).outcome).toBe("success");
+  });
+
+  it("takes over a lease whose holder stopped renewing once it expires", async () => {
+    server.put(LEASES, {
+      metadata: { name: "spark-scheduler-test", namespace: NS },
+      spec: { holderIdentity: "crashed-replica", leaseDurationSeconds: 1, renewTime: new Date().toISOString() },
+    });
+    const b = newReplica();
+    await b.cluster.start();
+    await eventually(() => expect(b.cluster.readiness().reason).toBe("not the leader (leader: crashed-replica)"));
+    const waitingSince = Date.now();
+    await eventually(() => expect(b.cluster.readiness()).toEqual({ ready: true }), 3000);
+    expect(Date.now() - waitingSince).toBeGreaterThanOrEqual(250);
+    const lease = server.get(LEASES, "spark-scheduler-test", NS)!;
+    expect(lease.spec).toMatchObject({ holderIdentity: b.cluster.identity, leaseTransitions: 1 });
+  });
+
+  it("steps down when it cannot renew the lease, and leads again once it can", async () => {
+    const a = await readyReplica();
+    const fault = server.injectFault({ method: "PUT", pathIncludes: "/leases/", status: 500, times: Infinity });
+    await eventually(() => expect(a.cluster.readiness().reason).toBe(`not the leader (leader: ${a.cluster.identity})`), 3000);
+    server.put(PODS, driverObject("app-1-driver", "app-1"));
+    await eventually(() => expect(a.engine.state.getPod(NS, "app-1-driver")).toBeDefined());
+    expect((await a.schedule("app-1-driver", NODE_NAMES)).outcome).toBe("failure-not-ready");
+    fault.cancel();
+    await eventually(() => expect(a.cluster.readiness()).toEqual({ ready: true }), 3000);
+    expect((await a.schedule("app-1-driver", NODE_NAMES)).outcome).toBe("success");
+  });
+});
+
+describe("KubeCluster garbage collection", () => {
+  it("deletes the reservation of a driver that succeeded and of a driver that was deleted", async () => {
+    const r = await readyReplica();
+    for (const app of ["done", "removed", "running"]) {
+      server.put(PODS, driverObject(`${app}-driver`, app, { executors: 1 }));
+      expect((await r.schedule(`${app}-driver`, NODE_NAMES)).outcome).toBe("success");
+    }
+    expect(storedReservations(server).size).toBe(3);
+
+    setPhase(server, "done-driver", "Succeeded");
+    server.remove(PODS, "removed-driver", NS);
+    await eventually(() => expect([...storedReservations(server).keys()]).toEqual(["running"]));
+    await eventually(() => expect(r.engine.listReservations().map((x) => x.appId)).toEqual(["running"]));
+  });
+
+  it("sweeps reservations of vanished or finished drivers when taking over", async () => {
+    const seed = await readyReplica();
+    for (const app of ["vanished", "finished", "alive"]) {
+      server.put(PODS, driverObject(`${app}-driver`, app, { executors: 1 }));
+      expect((await seed.schedule(`${app}-driver`, NODE_NAMES)).outcome).toBe("success");
+    }
+    await seed.stop();
+    // While no replica leads: one driver pod disappears, another finishes.
+    server.remove(PODS, "vanished-driver", NS);
+    setPhase(server, "finished-driver", "Failed");
+
+    const next = await readyReplica();
+    expect([...storedReservations(server).keys()]).toEqual(["alive"]);
+    expect(next.engine.listReservations().map((x) => x.appId)).toEqual(["alive"]);
+  });
+});
