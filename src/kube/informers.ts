@@ -59,6 +59,8 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   private readonly log: Logger;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly syncedListeners: (() => void)[] = [];
+  /** Callers of start() still waiting: released when synced, or when stopped first. */
+  private readonly startWaiters: (() => void)[] = [];
   private failures = 0;
   private stopped = true;
   private errorInAttempt = false;
@@ -89,9 +91,12 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     else this.syncedListeners.push(listener);
   }
 
-  /** Starts the informer; resolves once it is synced (retrying failed lists with backoff meanwhile). */
+  /**
+   * Starts the informer; resolves once it is synced (retrying failed lists with backoff meanwhile), or when it
+   * is stopped before that.
+   */
   start(): Promise<void> {
-    const synced = new Promise<void>((resolve) => this.onSynced(resolve));
+    const synced = new Promise<void>((resolve) => (this.synced ? resolve() : this.startWaiters.push(resolve)));
     if (this.stopped) {
       this.stopped = false;
       void this.attempt();
@@ -102,6 +107,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
+    for (const release of this.startWaiters.splice(0)) release();
     await this.informer.stop();
   }
 
@@ -125,7 +131,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
       if (this.stopped || this.synced) return;
       this.synced = true;
       this.log.info({ objects: this.informer.list().length }, "informer synced");
-      for (const listener of this.syncedListeners.splice(0)) listener();
+      for (const listener of [...this.syncedListeners.splice(0), ...this.startWaiters.splice(0)]) listener();
     }
   }
 

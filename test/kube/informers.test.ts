@@ -173,11 +173,28 @@ describe("cluster informers", () => {
     server.injectFault({ pathIncludes: "/api/v1/nodes", watch: false, status: 500, times: 3 });
     const mutex = new Mutex();
     informers = clusterInformers({ kc: makeKubeConfig(server.url), state, serialize: (fn) => mutex.run(fn), log: silentLog, backoff: { initialMs: 20, maxMs: 40 } });
+    let notified = 0;
+    informers.nodes.onSynced(() => notified++);
     const synced = informers.nodes.start();
     await eventually(() => expect(informers!.nodes.lastError).toMatch(/HTTP 500/));
     expect(informers.nodes.synced).toBe(false);
+    expect(notified).toBe(0);
     await synced;
     expect(informers.nodes.synced).toBe(true);
     expect(informers.nodes.lastError).toBeUndefined();
+    expect(notified).toBe(1);
+    informers.nodes.onSynced(() => notified++);
+    expect(notified).toBe(2);
+  });
+
+  it("release a pending start() when stopped before syncing", async () => {
+    server.injectFault({ pathIncludes: "/api/v1/nodes", watch: false, status: 500, times: Infinity });
+    const mutex = new Mutex();
+    const inf = clusterInformers({ kc: makeKubeConfig(server.url), state, serialize: (fn) => mutex.run(fn), log: silentLog, backoff: { initialMs: 20, maxMs: 40 } });
+    const started = inf.nodes.start();
+    await eventually(() => expect(inf.nodes.lastError).toBeDefined());
+    await inf.nodes.stop();
+    await started;
+    expect(inf.nodes.synced).toBe(false);
   });
 });
