@@ -10,4 +10,9 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  {
+    // Tests read arbitrary JSON fixtures and responses.
+    files: ["test/**"],
+    rules: { "@typescript-eslint/no-explicit-any": "off" },
+  },
 );

@@ -1,0 +1,65 @@
+// Kubernetes mode: builds the KubeCluster backend and the components that run beside it (autoscaler
+// demands, the unschedulable-pod marker, Kubernetes events), all on one KubeConfig.
+
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { ServiceConfig } from "../config.js";
+import type { Decision } from "../engine/decision.js";
+import type { Engine } from "../engine/engine.js";
+import type { PodInfo } from "../engine/model.js";
+import { DemandWriter } from "./demands.js";
+import { EventRecorder } from "./events.js";
+import { KubeCluster } from "./kube-cluster.js";
+import type { Mutex } from "./mutex.js";
+import { UnschedulableMarker } from "./unschedulable-marker.js";
+
+export interface KubeBackend {
+  backend: KubeCluster;
+  /** Records a Kubernetes event for a decision (Scheduler `onDecision`). */
+  onDecision: (pod: PodInfo, decision: Decision) => void;
+  /** Starts the side components; call after the backend has started. */
+  startExtras: () => Promise<void>;
+  stopExtras: () => Promise<void>;
+}
+
+export function loadKubeConfig(path: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromCluster();
+  return kc;
+}
+
+export function createKubeBackend(opts: {
+  config: ServiceConfig;
+  engine: Engine;
+  mutex: Mutex;
+  log: Logger;
+  identity: string;
+}): KubeBackend {
+  const { config, engine, mutex, log, identity } = opts;
+  const kc = loadKubeConfig(config.kubeConfig);
+  const demands = new DemandWriter({ kc, log: log.child({ component: "demands" }) });
+  const backend = new KubeCluster({ kc, engine, mutex, config, log, demands, identity });
+  const recorder = new EventRecorder({ kc, log: log.child({ component: "events" }) });
+  const marker = new UnschedulableMarker({
+    kc,
+    engine,
+    log: log.child({ component: "unschedulable-marker" }),
+    timeoutMs: config.unschedulablePodTimeoutMs,
+    isLeader: () => backend.readiness().ready,
+    runExclusive: (fn) => mutex.run(async () => fn()),
+  });
+  return {
+    backend,
+    onDecision: (pod, d) => recorder.record(pod, d),
+    async startExtras() {
+      await demands.start();
+      marker.start();
+    },
+    async stopExtras() {
+      marker.stop();
+      demands.stop();
+      await recorder.flush();
+    },
+  };
+}

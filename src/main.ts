@@ -1,0 +1,124 @@
+// spark-scheduler entry point: `npm start [-- --config file.yaml] [--port N] [--kube-config path]
+// [--embedded-cluster file.yaml]`. Without a kubeconfig and outside a cluster it runs on the embedded
+// simulated cluster (examples/cluster.yaml), so it works on a fresh machine.
+
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { ConfigError, type ServiceConfig, loadConfig } from "./config.js";
+import { Engine } from "./engine/engine.js";
+import type { ClusterBackend } from "./kube/backend.js";
+import { EmbeddedCluster } from "./kube/embedded-cluster.js";
+import { Mutex } from "./kube/mutex.js";
+import { Scheduler } from "./kube/scheduler.js";
+import { createKubeBackend } from "./kube/start.js";
+import type { Decision } from "./engine/decision.js";
+import type { PodInfo } from "./engine/model.js";
+import { startApp } from "./server/app.js";
+import { Metrics } from "./server/metrics.js";
+
+const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+function readConfig(): ServiceConfig {
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string" },
+      port: { type: "string" },
+      "kube-config": { type: "string" },
+      "embedded-cluster": { type: "string" },
+      "log-level": { type: "string" },
+    },
+  });
+  const overrides: Record<string, unknown> = {};
+  const port = values.port ?? process.env.PORT;
+  if (port !== undefined) overrides.port = port;
+  if (values["kube-config"]) overrides["kube-config"] = values["kube-config"];
+  if (values["embedded-cluster"]) {
+    overrides["embedded-cluster-file"] = values["embedded-cluster"];
+    overrides.embedded = true;
+  }
+  const level = values["log-level"] ?? process.env.LOG_LEVEL;
+  if (level) overrides["log-level"] = level;
+  return loadConfig(values.config ?? process.env.SPARK_SCHEDULER_CONFIG, overrides);
+}
+
+interface Backend {
+  backend: ClusterBackend;
+  onDecision?: (pod: PodInfo, decision: Decision) => void;
+  startExtras: () => Promise<void>;
+  stopExtras: () => Promise<void>;
+}
+
+function createBackend(config: ServiceConfig, engine: Engine, mutex: Mutex, log: pino.Logger): Backend {
+  const useKube = !config.embedded && (config.kubeConfig !== "" || existsSync(IN_CLUSTER_TOKEN));
+  if (!useKube) {
+    log.info({ file: config.embeddedClusterFile }, "no Kubernetes configured: running on the embedded simulated cluster");
+    const backend = EmbeddedCluster.fromFile(engine, config.embeddedClusterFile, log);
+    return { backend, startExtras: async () => {}, stopExtras: async () => {} };
+  }
+  return createKubeBackend({ config, engine, mutex, log, identity: `${hostname()}-${process.pid}` });
+}
+
+async function main(): Promise<void> {
+  let config: ServiceConfig;
+  try {
+    config = readConfig();
+  } catch (e) {
+    if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      console.error(`spark-scheduler: configuration error: ${(e as Error).message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = pino({ level: config.logLevel, base: { service: "spark-scheduler" } });
+  const engine = new Engine(config.engine);
+  const mutex = new Mutex();
+  const metrics = new Metrics(engine, { defaultMetrics: true });
+  const { backend, onDecision, startExtras, stopExtras } = createBackend(config, engine, mutex, log);
+  const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
+  const app = await startApp({
+    scheduler,
+    metrics,
+    log: log.child({ component: "server" }),
+    host: config.host,
+    port: config.port,
+    contextPath: config.contextPath,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  // The server is up first so /readyz and health report progress while the state is rebuilt.
+  await backend.start();
+  await startExtras();
+  app.refreshHealth();
+  const healthTimer = setInterval(() => app.refreshHealth(), 1000);
+  healthTimer.unref();
+  log.info(
+    {
+      url: app.server.url,
+      backend: backend.kind,
+      binpack: config.engine.binpack.name,
+      fifo: config.engine.fifo,
+      extenderRoutes: ["/predicates", `${config.contextPath}/predicates`],
+    },
+    "spark-scheduler listening",
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    clearInterval(healthTimer);
+    await app.close();
+    await stopExtras();
+    await backend.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((e: unknown) => {
+  console.error("spark-scheduler failed to start:", e);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+// The real entry point, as a process: embedded mode on a fresh machine, and Kubernetes mode against the fake
+// API server through a kubeconfig file (informers, CRD, leader election, reservation writes, events).
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeApiServer } from "./support/fake-apiserver.js";
+import { writeKubeConfigFile } from "./support/kubeconfig.js";
+import { CRDS, LEASES, NODES, RRS, eventually, putEstablishedCrd } from "./kube/fixtures.js";
+import { example, postJson } from "./server/app-harness.js";
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill("SIGTERM");
+});
+
+/** Starts `src/main.ts` and resolves with its URL once it logs that it listens. */
+function startMain(args: string[]): Promise<{ url: string; logs: string[]; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "0", ...args], {
+    env: { ...process.env, LOG_LEVEL: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  const logs: string[] = [];
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        logs.push(line);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === "spark-scheduler listening") resolve({ url: rec.url, logs, child });
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    child.stderr!.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
+    child.on("exit", (code) => reject(new Error(`main exited with ${code}: ${logs.join("\n")}`)));
+  });
+}
+
+describe("npm start", () => {
+  it("runs on the embedded cluster without Kubernetes", async () => {
+    const { url } = await startMain(["--embedded-cluster", "examples/cluster.yaml"]);
+    const res = await postJson(`${url}/predicates`, example("driver-etl"));
+    expect(res.json.NodeNames).toHaveLength(1);
+  });
+
+  it("refuses a bad configuration with the key named", async () => {
+    const file = join(tmpdir(), `bad-config-${process.pid}.yaml`);
+    writeFileSync(file, "binpack: tightest-pack\n");
+    const err = await startMain(["--config", file]).then(
+      () => "started",
+      (e: Error) => e.message,
+    );
+    expect(err).toMatch(/exited with 2/);
+    expect(err).toMatch(/binpack: unknown binpack algorithm "tightest-pack"; valid choices are/);
+  });
+
+  it("runs against Kubernetes through a kubeconfig: rebuilds state, becomes leader, persists reservations", async () => {
+    const server = await FakeApiServer.start();
+    const kubeconfig = await writeKubeConfigFile(server.url);
+    try {
+      putEstablishedCrd(server);
+      for (const name of ["node-a1", "node-a2", "node-b1", "node-b2"]) {
+        server.put(NODES, {
+          metadata: { name, labels: { resource_channel: "batch", "topology.kubernetes.io/zone": name.slice(5, 6) } },
+          status: {
+            allocatable: { cpu: "16", memory: "64Gi" },
+            conditions: [{ type: "Ready", status: "True" }],
+          },
+        });
+      }
+      const driver = example("driver-etl").Pod;
+      server.put("pods", driver);
+      const { url } = await startMain(["--kube-config", kubeconfig.path]);
+      await eventually(async () => (await fetch(`${url}/readyz`)).status === 200, 10_000, 50);
+      expect(server.get(LEASES, "spark-scheduler-extender", "spark")).toBeDefined();
+
+      const res = await postJson(`${url}/predicates`, example("driver-etl"));
+      expect(res.json.NodeNames).toHaveLength(1);
+      const rr = server.get(RRS, "etl", "spark")!;
+      expect(rr).toMatchObject({ metadata: { ownerReferences: [{ kind: "Pod", name: "etl-driver" }] } });
+      expect((rr as any).spec.reservations.driver.node).toBe(res.json.NodeNames[0]);
+      await eventually(() => server.list("events", "spark").some((e: any) => e.reason === "ApplicationAdmitted"), 5000, 50);
+      expect(server.get(CRDS, "resourcereservations.sparkscheduler.palantir.com")).toBeDefined();
+    } finally {
+      for (const c of children.splice(0)) c.kill("SIGTERM");
+      kubeconfig.cleanup();
+      await server.stop();
+    }
+  });
+});
