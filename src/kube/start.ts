@@ -1,5 +1,6 @@
 // Kubernetes mode: builds the KubeCluster backend and the components that run beside it (autoscaler
-// demands, the unschedulable-pod marker, Kubernetes events), all on one KubeConfig.
+// demands, SparkApplications for zero-config sizing, the unschedulable-pod marker, Kubernetes events),
+// all on one KubeConfig.
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -10,6 +11,7 @@ import type { PodInfo } from "../engine/model.js";
 import { DemandWriter } from "./demands.js";
 import { EventRecorder } from "./events.js";
 import { KubeCluster } from "./kube-cluster.js";
+import { SparkApplicationWatcher } from "./spark-applications.js";
 import type { Mutex } from "./mutex.js";
 import { UnschedulableMarker } from "./unschedulable-marker.js";
 
@@ -40,6 +42,12 @@ export function createKubeBackend(opts: {
   const kc = loadKubeConfig(config.kubeConfig);
   const demands = new DemandWriter({ kc, log: log.child({ component: "demands" }) });
   const backend = new KubeCluster({ kc, engine, mutex, config, log, demands, identity });
+  const sparkApps = new SparkApplicationWatcher({
+    kc,
+    state: engine.state,
+    serialize: (fn) => mutex.run(fn),
+    log,
+  });
   const recorder = new EventRecorder({ kc, log: log.child({ component: "events" }) });
   const marker = new UnschedulableMarker({
     kc,
@@ -53,12 +61,13 @@ export function createKubeBackend(opts: {
     backend,
     onDecision: (pod, d) => recorder.record(pod, d),
     async startExtras() {
-      await demands.start();
+      await Promise.all([demands.start(), sparkApps.start()]);
       marker.start();
     },
     async stopExtras() {
       marker.stop();
       demands.stop();
+      await sparkApps.stop();
       await recorder.flush();
     },
   };

@@ -1,0 +1,91 @@
+// Spark Operator SparkApplications, for zero-configuration sizing: the SparkApplication exists before its
+// driver pod, so a driver launched by the operator can be sized at once, without waiting for Spark's conf
+// ConfigMap. Watched only when the operator's CRD is installed (checked at start, then every `crdPollMs`);
+// never part of readiness — without it drivers fall back to the ConfigMap.
+
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { podKey } from "../engine/model.js";
+import type { ClusterState } from "../engine/state.js";
+import { ResilientInformer, type Serializer } from "./informers.js";
+import { apiErrorCode } from "./reservation-writer.js";
+
+export const SPARK_APP_GROUP = "sparkoperator.k8s.io";
+export const SPARK_APP_VERSION = "v1beta2";
+export const SPARK_APP_PLURAL = "sparkapplications";
+export const SPARK_APP_CRD = `${SPARK_APP_PLURAL}.${SPARK_APP_GROUP}`;
+
+export interface SparkApplicationWatcherOptions {
+  kc: k8s.KubeConfig;
+  state: ClusterState;
+  serialize: Serializer;
+  log: Logger;
+  crdPollMs?: number;
+}
+
+export class SparkApplicationWatcher {
+  private informer: ResilientInformer<k8s.KubernetesObject> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: SparkApplicationWatcherOptions) {
+    this.log = opts.log.child({ component: "spark-applications" });
+  }
+
+  get watching(): boolean {
+    return this.informer !== undefined;
+  }
+
+  /** Checks for the CRD and starts watching when it is there; never rejects. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.check();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.informer?.stop();
+  }
+
+  private async check(): Promise<void> {
+    if (this.stopped) return;
+    if (await this.crdServed()) {
+      this.startInformer();
+      return;
+    }
+    this.timer = setTimeout(() => void this.check(), this.opts.crdPollMs ?? 60_000).unref();
+  }
+
+  private async crdServed(): Promise<boolean> {
+    const ext = this.opts.kc.makeApiClient(k8s.ApiextensionsV1Api);
+    try {
+      const crd = await ext.readCustomResourceDefinition({ name: SPARK_APP_CRD });
+      return (crd.spec.versions ?? []).some((v) => v.name === SPARK_APP_VERSION && v.served);
+    } catch (e) {
+      if (apiErrorCode(e) !== 404) this.log.warn({ err: e, crd: SPARK_APP_CRD }, "cannot read the SparkApplication CRD");
+      return false;
+    }
+  }
+
+  private startInformer(): void {
+    const { kc, state, serialize } = this.opts;
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const key = (o: k8s.KubernetesObject) => podKey(o.metadata?.namespace ?? "default", o.metadata?.name ?? "");
+    this.informer = new ResilientInformer<k8s.KubernetesObject>({
+      name: "sparkapplications",
+      kc,
+      path: `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`,
+      list: () => custom.listClusterCustomObject({ group: SPARK_APP_GROUP, version: SPARK_APP_VERSION, plural: SPARK_APP_PLURAL }),
+      handlers: {
+        upsert: (o) => state.sparkApplications.set(key(o), o),
+        remove: (o) => state.sparkApplications.delete(key(o)),
+      },
+      serialize,
+      log: this.log,
+    });
+    this.log.info("SparkApplication CRD found: watching SparkApplications");
+    void this.informer.start();
+  }
+}
