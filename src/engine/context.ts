@@ -3,6 +3,7 @@
 import type { AppShape, Result } from "./app-shape.js";
 import { err } from "./app-shape.js";
 import type { EngineConfig } from "./config.js";
+import type { DemandIntent, DemandUnit } from "./decision.js";
 import { instanceGroupOf, nodeEligible } from "./eligibility.js";
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
@@ -52,6 +53,21 @@ export class EngineContext {
       return err(`Spark conf ConfigMap ${driver.namespace}/${driver.sparkConfMap} has no ${SPARK_PROPERTIES_KEY} key`);
     }
     return shapeFromSparkProperties(props);
+  }
+
+  /** A Demand for cluster autoscalers on behalf of `pod` (reference §6.2). */
+  demand(pod: PodInfo, appId: string, instanceGroup: string, units: DemandUnit[], zone?: string): DemandIntent {
+    return {
+      op: "create",
+      namespace: pod.namespace,
+      podName: pod.name,
+      podUid: pod.uid,
+      appId,
+      instanceGroup,
+      units,
+      enforceSingleZone: this.config.binpack.singleAz,
+      zone,
+    };
   }
 
   /** Nodes the pod (or, for executor slots, its driver as a proxy) may run on, in name order. */

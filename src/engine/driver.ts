@@ -6,7 +6,7 @@ import type { AppShape } from "./app-shape.js";
 import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import { buildMetadata } from "./capacity-view.js";
 import type { EngineContext } from "./context.js";
-import { type Decision, type DemandIntent, failure } from "./decision.js";
+import { type Decision, type DemandIntent, type DemandUnit, failure } from "./decision.js";
 import { appDemand, driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
@@ -192,25 +192,11 @@ export function newReservation(
   };
 }
 
-function demandFor(
-  ctx: EngineContext,
-  pod: PodInfo,
-  appId: string,
-  shape: AppShape,
-  instanceGroup: string,
-): DemandIntent {
-  const units: Extract<DemandIntent, { op: "create" }>["units"] = [
+/** Application demand: the driver, plus the minimum executors when there are any. */
+function demandFor(ctx: EngineContext, pod: PodInfo, appId: string, shape: AppShape, instanceGroup: string): DemandIntent {
+  const units: DemandUnit[] = [
     { resources: { ...shape.driver }, count: 1, podNamesByNamespace: { [pod.namespace]: [pod.name] } },
   ];
   if (shape.minExecutors > 0) units.push({ resources: { ...shape.executor }, count: shape.minExecutors });
-  return {
-    op: "create",
-    namespace: pod.namespace,
-    podName: pod.name,
-    podUid: pod.uid,
-    appId,
-    instanceGroup,
-    units,
-    enforceSingleZone: ctx.config.binpack.singleAz,
-  };
+  return ctx.demand(pod, appId, instanceGroup, units);
 }

@@ -123,17 +123,13 @@ export function decideExecutor(
       "not enough capacity to reschedule the executor" + (zone !== undefined ? ` in zone ${zone}` : ""),
       {
         ...base,
-        demand: {
-          op: "create",
-          namespace: pod.namespace,
-          podName: pod.name,
-          podUid: pod.uid,
+        demand: ctx.demand(
+          pod,
           appId,
           instanceGroup,
-          units: [{ resources: executorRes, count: 1, podNamesByNamespace: { [pod.namespace]: [pod.name] } }],
-          enforceSingleZone: ctx.config.binpack.singleAz,
+          [{ resources: executorRes, count: 1, podNamesByNamespace: { [pod.namespace]: [pod.name] } }],
           zone,
-        },
+        ),
       },
     );
   }
