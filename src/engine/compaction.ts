@@ -7,15 +7,19 @@
 import type { EngineContext } from "./context.js";
 import type { ReservationWrite } from "./decision.js";
 import { unboundSlotsByNode } from "./executor.js";
-import { cloneReservation, reservationKey } from "./reservation.js";
+import { cloneReservation } from "./reservation.js";
 
 /** Moves soft-reserved executors into unbound hard slots; returns the reservation writes (already applied). */
 export function compactSoftReservations(ctx: EngineContext): ReservationWrite[] {
   const { state } = ctx;
   const writes: ReservationWrite[] = [];
-  for (const soft of [...state.soft.values()]) {
-    if (soft.executors.size === 0) continue;
-    const r = state.reservations.get(reservationKey(soft.namespace, soft.appId));
+  // Only applications that lost a reserved pod (or whose reservation changed) can have work to do.
+  const candidates = [...state.compactionCandidates];
+  state.compactionCandidates.clear();
+  for (const key of candidates) {
+    const soft = state.soft.get(key);
+    if (!soft || soft.executors.size === 0) continue;
+    const r = state.reservations.get(key);
     if (!r) continue;
     const unbound = new Map<string, string[]>();
     for (const [node, slots] of unboundSlotsByNode(ctx, r)) {

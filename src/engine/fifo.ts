@@ -14,7 +14,7 @@ import type { AppShape } from "./app-shape.js";
 import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import type { EngineConfig } from "./config.js";
 import { type PodInfo, podKey } from "./model.js";
-import { type Resources, add, scale, subInto } from "./resources.js";
+import { type Resources, add, fits, scale, subInto } from "./resources.js";
 import { classifyPod } from "./spark-pods.js";
 import type { ClusterState } from "./state.js";
 
@@ -81,14 +81,20 @@ export function fitEarlierDrivers(
   enforceAfter: number,
   nowMs: number,
 ): FifoVerdict {
+  // Shapes that failed since capacity was last consumed: an app at least as large in every respect cannot
+  // fit either, so it is not packed again (a deep queue of similar apps then costs one pack, not one each).
+  let failed: AppShape[] = [];
   for (const q of earlier) {
     const shape = shapeOf(q.pod);
     if (!shape) continue; // invalid annotations: it can never be admitted, so it does not block
-    const result = pack(shape);
-    if (result.hasCapacity) {
+    const dominated = failed.some((f) => dominates(shape, f));
+    const result = dominated ? undefined : pack(shape);
+    if (result?.hasCapacity) {
       consume(metadata, shape, result);
+      failed = [];
       continue;
     }
+    if (!dominated) failed.push(shape);
     if (q.pod.createdAtMs + enforceAfter > nowMs) continue;
     return {
       blockedBy: q,
@@ -98,6 +104,11 @@ export function fitEarlierDrivers(
     };
   }
   return {};
+}
+
+/** True when `a` needs at least as much as `b` everywhere: driver, executor size, and executor count. */
+export function dominates(a: AppShape, b: AppShape): boolean {
+  return fits(b.driver, a.driver) && fits(b.executor, a.executor) && a.minExecutors >= b.minExecutors;
 }
 
 /** Subtracts an application's placement from the available capacity, summing per node. */

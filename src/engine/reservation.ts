@@ -48,9 +48,10 @@ export function cloneReservation(r: Reservation): Reservation {
 
 /** Executor slot names in numeric order (executor-2 before executor-10). */
 export function executorSlots(r: Reservation): string[] {
-  return [...r.slots.keys()]
-    .filter((k) => k !== DRIVER_SLOT)
-    .sort((a, b) => slotIndex(a) - slotIndex(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const keyed: [number, string][] = [];
+  for (const k of r.slots.keys()) if (k !== DRIVER_SLOT) keyed.push([slotIndex(k), k]);
+  keyed.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return keyed.map((e) => e[1]);
 }
 
 function slotIndex(name: string): number {

@@ -1,7 +1,8 @@
 // The engine's in-memory picture of the cluster: nodes, pods, reservations (hard, from ResourceReservation
 // objects; soft, for dynamic-allocation extras) and Spark conf ConfigMaps. Everything is fed from Kubernetes
 // objects by the kube layer (or the embedded cluster) and read by the decision code.
-// Reserved usage per node is maintained incrementally; overhead is cached until pods or reservations change.
+// Reserved usage and overhead per node are both maintained incrementally, so a decision never rescans
+// every pod: a pod counts as overhead while it is bound, not terminated, and named by no reservation.
 
 import type { NodeInfo, PodInfo } from "./model.js";
 import { podKey } from "./model.js";
@@ -37,7 +38,13 @@ export class ClusterState {
   readonly drivers = new Set<string>();
 
   private readonly reserved = new Map<string, Resources>();
-  private overheadCache: Map<string, Resources> | undefined;
+  /** Overhead per node, and what each overhead pod contributes to it (by namespace/name). */
+  private readonly overheadByNode = new Map<string, Resources>();
+  private readonly overheadPods = new Map<string, { node: string; requests: Resources }>();
+  /** How many reservation slots and soft reservations name each pod (namespace/name). */
+  private readonly reservedPodRefs = new Map<string, number>();
+  /** Applications (namespace/appId) whose reservation may have a slot freed by a deleted pod. */
+  readonly compactionCandidates = new Set<string>();
   /** Bumped on every change; lets callers cache derived views. */
   version = 0;
 
@@ -59,7 +66,8 @@ export class ClusterState {
     const key = podKey(pod.namespace, pod.name);
     this.pods.set(key, pod);
     if (pod.labels["spark-role"] === "driver") this.drivers.add(key);
-    this.changed();
+    this.refreshOverhead(key);
+    this.version++;
   }
 
   removePod(namespace: string, name: string): PodInfo | undefined {
@@ -67,7 +75,12 @@ export class ClusterState {
     const pod = this.pods.get(key);
     this.pods.delete(key);
     this.drivers.delete(key);
-    this.changed();
+    this.refreshOverhead(key);
+    if (pod && this.reservedPodRefs.has(key)) {
+      const id = classifyPod(pod);
+      if (id.ok) this.compactionCandidates.add(reservationKey(namespace, id.value.appId));
+    }
+    this.version++;
     return pod;
   }
 
@@ -114,7 +127,11 @@ export class ClusterState {
     if (old) this.account(old.slots.values(), -1);
     this.reservations.set(key, r);
     this.account(r.slots.values(), +1);
-    this.changed();
+    for (const pod of r.pods.values()) this.reference(r.namespace, pod, +1);
+    if (old) for (const pod of old.pods.values()) this.reference(old.namespace, pod, -1);
+    // A reservation arriving from the API server may name pods that are already gone.
+    this.compactionCandidates.add(key);
+    this.version++;
   }
 
   removeReservation(namespace: string, appId: string): Reservation | undefined {
@@ -123,7 +140,8 @@ export class ClusterState {
     if (!old) return undefined;
     this.account(old.slots.values(), -1);
     this.reservations.delete(key);
-    this.changed();
+    for (const pod of old.pods.values()) this.reference(namespace, pod, -1);
+    this.version++;
     return old;
   }
 
@@ -150,7 +168,8 @@ export class ClusterState {
     if (!s || s.dead.has(pod) || s.executors.has(pod)) return;
     s.executors.set(pod, slot);
     this.account([slot], +1);
-    this.changed();
+    this.reference(namespace, pod, +1);
+    this.version++;
   }
 
   removeSoft(namespace: string, appId: string, pod: string, markDead: boolean): Slot | undefined {
@@ -161,7 +180,8 @@ export class ClusterState {
     if (!slot) return undefined;
     s.executors.delete(pod);
     this.account([slot], -1);
-    this.changed();
+    this.reference(namespace, pod, -1);
+    this.version++;
     return slot;
   }
 
@@ -170,8 +190,9 @@ export class ClusterState {
     const s = this.soft.get(key);
     if (!s) return;
     this.account(s.executors.values(), -1);
+    for (const pod of s.executors.keys()) this.reference(namespace, pod, -1);
     this.soft.delete(key);
-    this.changed();
+    this.version++;
   }
 
   // ---- derived views ------------------------------------------------------------------------
@@ -184,29 +205,39 @@ export class ClusterState {
   /**
    * Resources used on each node by pods that hold no reservation ("overhead", reference §2.4): non-Spark
    * pods and Spark pods outside reservations. Completed pods do not count (a reference bug fixed).
+   * The map is live and owned by the state: read it, do not change it.
    */
-  overhead(): Map<string, Resources> {
-    if (this.overheadCache) return this.overheadCache;
-    const reservedPods = new Set<string>();
-    for (const r of this.reservations.values()) {
-      for (const pod of r.pods.values()) reservedPods.add(podKey(r.namespace, pod));
-    }
-    for (const s of this.soft.values()) {
-      for (const pod of s.executors.keys()) reservedPods.add(podKey(s.namespace, pod));
-    }
-    const out = new Map<string, Resources>();
-    for (const [key, p] of this.pods) {
-      if (!p.nodeName || p.terminated || reservedPods.has(key)) continue;
-      let o = out.get(p.nodeName);
-      if (!o) out.set(p.nodeName, (o = zero()));
-      addInto(o, p.requests);
-    }
-    this.overheadCache = out;
-    return out;
+  overhead(): ReadonlyMap<string, Resources> {
+    return this.overheadByNode;
   }
 
   overheadOn(node: string): Resources {
-    return this.overhead().get(node) ?? zero();
+    return this.overheadByNode.get(node) ?? zero();
+  }
+
+  /** Counts a reservation (slot or soft) naming a pod; a pod's overhead changes when its count leaves or reaches 0. */
+  private reference(namespace: string, pod: string, delta: 1 | -1): void {
+    const key = podKey(namespace, pod);
+    const before = this.reservedPodRefs.get(key) ?? 0;
+    const after = before + delta;
+    if (after <= 0) this.reservedPodRefs.delete(key);
+    else this.reservedPodRefs.set(key, after);
+    if ((before === 0) !== (after <= 0)) this.refreshOverhead(key);
+  }
+
+  /** Re-derives one pod's overhead contribution from its current state. */
+  private refreshOverhead(key: string): void {
+    const old = this.overheadPods.get(key);
+    if (old) {
+      subInto(this.overheadByNode.get(old.node)!, old.requests);
+      this.overheadPods.delete(key);
+    }
+    const p = this.pods.get(key);
+    if (!p || !p.nodeName || p.terminated || this.reservedPodRefs.has(key)) return;
+    let sum = this.overheadByNode.get(p.nodeName);
+    if (!sum) this.overheadByNode.set(p.nodeName, (sum = zero()));
+    addInto(sum, p.requests);
+    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests });
   }
 
   private account(slots: Iterable<Slot>, sign: 1 | -1): void {
@@ -216,10 +247,5 @@ export class ClusterState {
       if (sign > 0) addInto(u, s.resources);
       else subInto(u, s.resources);
     }
-  }
-
-  private changed(): void {
-    this.overheadCache = undefined;
-    this.version++;
   }
 }

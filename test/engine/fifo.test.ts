@@ -2,7 +2,8 @@
 // including the fix of the reference's under-counting bug (§14.2 item 1).
 
 import { describe, expect, it } from "vitest";
-import { driverQueue, queueOrder } from "../../src/engine/fifo.js";
+import type { AppShape } from "../../src/engine/app-shape.js";
+import { driverQueue, fitEarlierDrivers, queueOrder } from "../../src/engine/fifo.js";
 import { Harness, driverPod, node } from "./harness.js";
 
 const MIN = 60_000;
@@ -113,5 +114,41 @@ describe("FIFO admission", () => {
     const d = h.schedule(driverPod("younger", { createdAtMs: MIN, count: 2 }), ["n1", "n2"]);
     expect(d.outcome).toBe("success");
     expect(d.node).toBe("n2"); // n1's GPU is reserved for the older driver
+  });
+});
+
+describe("FIFO walk cost", () => {
+  it("does not re-pack queued apps that dominate one that already failed, and still finds the blocker", () => {
+    const shape = (cpu: number, count: number): AppShape => ({
+      driver: { cpu: 1000, memory: 1, gpu: 0 },
+      executor: { cpu, memory: 1, gpu: 0 },
+      minExecutors: count,
+      maxExecutors: count,
+      dynamicAllocation: false,
+      source: "annotations",
+    });
+    const queue = [
+      { big: true, cpu: 1000, count: 100 },
+      { big: true, cpu: 2000, count: 100 }, // dominates the first: skipped
+      { big: true, cpu: 1000, count: 150 }, // dominates: skipped
+      { big: false, cpu: 500, count: 200 }, // not dominated: packed
+    ].map((e, i) => ({ pod: { ...driverPod(`q${i}`, { createdAtMs: i }) }, appId: `q${i}`, e }));
+    const shapeOf = (p: { name: string }) => {
+      const e = queue.find((q) => q.pod.name === p.name)!.e;
+      return shape(e.cpu, e.count);
+    };
+    const packed: string[] = [];
+    const neverFits = (s: AppShape) => {
+      packed.push(`${s.executor.cpu}x${s.minExecutors}`);
+      return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
+    };
+    const verdict = fitEarlierDrivers(queue, shapeOf, neverFits, new Map(), 0, 1_000_000);
+    expect(packed).toEqual(["1000x100"]); // the first blocks at once (enforce age 0)
+    expect(verdict.blockedBy?.appId).toBe("q0");
+
+    packed.length = 0;
+    const young = fitEarlierDrivers(queue, shapeOf, neverFits, new Map(), Infinity, 0);
+    expect(young.blockedBy).toBeUndefined();
+    expect(packed).toEqual(["1000x100", "500x200"]);
   });
 });
