@@ -123,6 +123,16 @@ export class DemandWriter {
     this.schedulePoll();
   }
 
+  /**
+   * Re-lists existing demands into the known set. Call on becoming leader: another replica may have created
+   * demands since this one last listed, and their deletes must not be skipped.
+   */
+  async resync(): Promise<void> {
+    if (!this.isAvailable) return;
+    this.knownIsComplete = true;
+    await this.seedKnown();
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.pollTimer);

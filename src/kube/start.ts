@@ -57,6 +57,14 @@ export function createKubeBackend(opts: {
     isLeader: () => backend.readiness().ready,
     runExclusive: (fn) => mutex.run(async () => fn()),
   });
+  // On becoming ready (leader, state rebuilt), re-learn the demands another replica may have created.
+  let wasReady = false;
+  const leadershipWatch = setInterval(() => {
+    const ready = backend.readiness().ready;
+    if (ready && !wasReady) void demands.resync();
+    wasReady = ready;
+  }, 1000);
+  leadershipWatch.unref();
   return {
     backend,
     onDecision: (pod, d) => recorder.record(pod, d),
@@ -65,6 +73,7 @@ export function createKubeBackend(opts: {
       marker.start();
     },
     async stopExtras() {
+      clearInterval(leadershipWatch);
       marker.stop();
       demands.stop();
       await sparkApps.stop();

@@ -273,3 +273,17 @@ describe("DemandWriter", () => {
     expect(demandRequests("DELETE")).toHaveLength(1);
   });
 });
+
+describe("DemandWriter.resync", () => {
+  it("learns demands another replica created, so their delete is not skipped", async () => {
+    installCrd();
+    const { writer } = await startWriter();
+    // another replica creates a demand after this one seeded its known set
+    server.put(DEMANDS, { metadata: { name: "demand-late-driver", namespace: "ns", labels: { "spark-app-id": "late" } }, spec: {} });
+    await writer.apply({ op: "delete", namespace: "ns", podName: "late-driver" });
+    expect(server.get(DEMANDS, "demand-late-driver", "ns")).toBeDefined(); // skipped: not known
+    await writer.resync();
+    await writer.apply({ op: "delete", namespace: "ns", podName: "late-driver" });
+    expect(server.get(DEMANDS, "demand-late-driver", "ns")).toBeUndefined();
+  });
+});
