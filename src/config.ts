@@ -25,6 +25,8 @@ export interface ServiceConfig {
   unschedulablePodTimeoutMs: number;
   leaderElection: {
     enabled: boolean;
+    /** follow-kube-scheduler: lead while this pod's kube-scheduler holds its lease; own-lease: own election. */
+    mode: "follow-kube-scheduler" | "own-lease";
     namespace: string;
     leaseName: string;
     leaseDurationMs: number;
@@ -119,6 +121,14 @@ function labelPriority(v: unknown, key: string): LabelPriority | undefined {
   return { labelName, labelValuesDescendingPriority: values as string[] };
 }
 
+function leaderElectionMode(v: unknown): ServiceConfig["leaderElection"]["mode"] {
+  const mode = str(v, "leader-election.mode", "follow-kube-scheduler");
+  if (mode !== "follow-kube-scheduler" && mode !== "own-lease") {
+    throw new ConfigError(`leader-election.mode: expected follow-kube-scheduler or own-lease, got "${mode}"`);
+  }
+  return mode;
+}
+
 /** Builds the configuration from a parsed file (a plain object); throws ConfigError naming the bad key. */
 export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
   for (const k of Object.keys(raw)) {
@@ -171,8 +181,13 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
       unschedTimeout === undefined ? 600_000 : parseDuration(unschedTimeout, "unschedulable-pod-timeout-duration") || 600_000,
     leaderElection: {
       enabled: bool(le.enabled, "leader-election.enabled", true),
+      mode: leaderElectionMode(le.mode),
       namespace: str(le.namespace, "leader-election.namespace", "spark"),
-      leaseName: str(le["lease-name"], "leader-election.lease-name", "spark-scheduler-extender"),
+      leaseName: str(
+        le["lease-name"],
+        "leader-election.lease-name",
+        leaderElectionMode(le.mode) === "own-lease" ? "spark-scheduler-extender" : "spark-scheduler",
+      ),
       leaseDurationMs: le["lease-duration"] === undefined ? 15_000 : parseDuration(le["lease-duration"], "leader-election.lease-duration"),
       renewDeadlineMs: le["renew-deadline"] === undefined ? 10_000 : parseDuration(le["renew-deadline"], "leader-election.renew-deadline"),
       retryPeriodMs: le["retry-period"] === undefined ? 2_000 : parseDuration(le["retry-period"], "leader-election.retry-period"),

@@ -18,6 +18,11 @@ export interface ClusterBackend {
   /** Whether this replica may make scheduling decisions now (state rebuilt, leader). */
   readiness(): Readiness;
   /**
+   * Whether the state is loaded from the cluster, so this replica serves read RPCs and can stand by for
+   * leadership. A synced follower is "ready" for Kubernetes (its readiness probe passes) but not a decider.
+   */
+  synced(): boolean;
+  /**
    * Persists one reservation write; resolves with the new resourceVersion. Rejects when the write could not
    * be made durable after retries — the caller then rolls the decision back.
    */

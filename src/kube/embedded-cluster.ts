@@ -118,6 +118,10 @@ export class EmbeddedCluster implements ClusterBackend {
     return { ready: true };
   }
 
+  synced(): boolean {
+    return true;
+  }
+
   async writeReservation(write: ReservationWrite): Promise<string> {
     const r = write.reservation;
     const rv = String(++this.resourceVersion);

@@ -22,7 +22,8 @@ import type { ClusterBackend, Readiness } from "./backend.js";
 import { type EnsureCrdOptions, ensureCrd } from "./crd.js";
 import { GarbageCollector } from "./gc.js";
 import { type ClusterInformers, type Serializer, clusterInformers } from "./informers.js";
-import { LeaderElector } from "./leader-election.js";
+import { type Leadership, LeaderElector } from "./leader-election.js";
+import { LeaseFollower } from "./lease-follower.js";
 import type { Mutex } from "./mutex.js";
 import { ReservationWriter, backoffMs } from "./reservation-writer.js";
 
@@ -36,8 +37,10 @@ export interface KubeClusterOptions {
   clock?: () => number;
   /** Autoscaler demands (the DemandWriter); without it applyDemand does nothing. */
   demands?: { apply(intent: DemandIntent): Promise<void> };
-  /** Leader-election identity; default: host name plus a random suffix. */
+  /** Leader-election identity (own-lease mode); default: host name plus a random suffix. */
   identity?: string;
+  /** follow-kube-scheduler mode: holder prefix of our pod's kube-scheduler; default `<hostname>_`. */
+  kubeSchedulerIdentityPrefix?: string;
   /** Interval of the leader's garbage-collection sweep; default 60 s. */
   gcIntervalMs?: number;
   /** CRD check timing; defaults in crd.ts. */
@@ -59,7 +62,7 @@ export class KubeCluster implements ClusterBackend {
   private readonly serialize: Serializer;
   private readonly informers: ClusterInformers;
   private readonly gc: GarbageCollector;
-  private readonly elector: LeaderElector | undefined;
+  private readonly elector: Leadership | undefined;
   private crdReady = false;
   /** Bumped on every leadership change; a take-over only counts for the term it started in. */
   private term = 0;
@@ -93,19 +96,12 @@ export class KubeCluster implements ClusterBackend {
     });
     const le = config.leaderElection;
     if (le.enabled) {
-      this.elector = new LeaderElector(
-        kc,
-        {
-          namespace: le.namespace,
-          leaseName: le.leaseName,
-          identity: this.identity,
-          leaseDurationMs: le.leaseDurationMs,
-          renewDeadlineMs: le.renewDeadlineMs,
-          retryPeriodMs: le.retryPeriodMs,
-          clock: this.clock,
-        },
-        this.log.child({ component: "leader-election" }),
-      );
+      const log = this.log.child({ component: "leader-election" });
+      const timing = { leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs, clock: this.clock };
+      this.elector =
+        le.mode === "own-lease"
+          ? new LeaderElector(kc, { namespace: le.namespace, leaseName: le.leaseName, identity: this.identity, ...timing }, log)
+          : new LeaseFollower(kc, { namespace: le.namespace, leaseName: le.leaseName, identityPrefix: options.kubeSchedulerIdentityPrefix ?? `${hostname()}_`, ...timing }, log);
       this.elector.onStartedLeading(() => this.startedLeading());
       this.elector.onStoppedLeading(() => this.stoppedLeading());
     }
@@ -152,6 +148,10 @@ export class KubeCluster implements ClusterBackend {
       };
     }
     return { ready: true };
+  }
+
+  synced(): boolean {
+    return !this.stopped && this.crdReady && Object.values(this.informers).every((i) => i.synced);
   }
 
   writeReservation(write: ReservationWrite): Promise<string> {

@@ -1,13 +1,10 @@
-// Lease-based leader election (coordination.k8s.io/v1), written out because client-node has no helper.
-//
-// How it pairs with kube-scheduler's own election: every replica pod runs a kube-scheduler and this extender
-// side by side. kube-scheduler elects its own leader, and only that kube-scheduler sends filter calls, to the
-// extender in its pod. The extender lease adds the guarantee that the replica answering is the one whose state
-// was reconciled from the API server after it became leader: a non-leader extender answers every filter call
-// with failure-not-ready. So during a split brain of the kube-schedulers (two believe they lead for a moment),
-// at most one extender admits pods and no capacity can be promised twice. Running both elections with similar
-// timings keeps the two leaders in the same pod most of the time; when they differ, scheduling pauses (pods
-// stay pending and are retried) until they line up again, which is safe.
+// Lease-based leader election (coordination.k8s.io/v1) of the extender's own (leader-election mode
+// `own-lease`), written out because client-node has no helper. The default mode follows kube-scheduler's lease
+// instead (lease-follower.ts): with the usual deployment — kube-scheduler and the extender side by side in every
+// replica pod — two independent elections could put the two leaders in different pods and keep them there.
+// Use `own-lease` only when the extender replicas are not paired with kube-schedulers, e.g. one kube-scheduler
+// whose extender URL reaches every extender replica through a Service: then only the lease holder admits pods
+// and the others answer failure-not-ready, so no capacity is promised twice.
 //
 // Algorithm (as client-go's leaderelection): every retryPeriod, read the lease. Acquire it when it has no holder,
 // or when its record has not changed for leaseDuration as observed by this process (local clock only, so clock
@@ -32,7 +29,18 @@ export interface LeaderElectionOptions {
 
 type Listener = () => void;
 
-export class LeaderElector {
+/** What KubeCluster needs from a leadership source (own election or following kube-scheduler). */
+export interface Leadership {
+  start(): void;
+  stop(): Promise<void>;
+  isLeader(): boolean;
+  /** The current leader's identity, when known. */
+  leader(): string | undefined;
+  onStartedLeading(listener: Listener): void;
+  onStoppedLeading(listener: Listener): void;
+}
+
+export class LeaderElector implements Leadership {
   private readonly api: k8s.CoordinationV1Api;
   private readonly clock: () => number;
   private leading = false;

@@ -36,9 +36,9 @@ export const SERVICE_NAME = SparkSchedulerService.typeName;
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const { scheduler, metrics, log } = opts;
   const health = new HealthService();
+  // SERVING once the state is loaded: a synced follower serves reads and stands by for leadership.
   const refreshHealth = () => {
-    const r = scheduler.backend.readiness();
-    health.setStatus(SERVICE_NAME, r.ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    health.setStatus(SERVICE_NAME, scheduler.backend.synced() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   };
   refreshHealth();
 
@@ -59,7 +59,9 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       if (path === "/healthz" || path === "/livez") return sendJson(res, 200, { status: "ok" });
       if (path === "/readyz") {
         const r = scheduler.backend.readiness();
-        return sendJson(res, r.ready ? 200 : 503, r.ready ? { status: "ready" } : { status: "not ready", reason: r.reason });
+        if (r.ready) return sendJson(res, 200, { status: "ready", schedules: true });
+        if (scheduler.backend.synced()) return sendJson(res, 200, { status: "standby", schedules: false, reason: r.reason });
+        return sendJson(res, 503, { status: "not ready", schedules: false, reason: r.reason });
       }
       if (path === "/metrics") {
         const text = await metrics.registry.metrics();

@@ -38,11 +38,12 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 500
   }
 }
 
-/** Service configuration for tests: short leases and fast write retries. */
+/** Service configuration for tests: the extender's own short lease, and fast write retries. */
 export function testConfig(overrides: Record<string, unknown> = {}): ServiceConfig {
   return configFromObject({
     "leader-election": {
       enabled: true,
+      mode: "own-lease",
       namespace: NS,
       "lease-name": "spark-scheduler-test",
       "lease-duration": "400ms",

@@ -25,6 +25,10 @@ export class FlakyCluster extends EmbeddedCluster {
     return this.ready ? { ready: true } : { ready: false, reason: "state not yet rebuilt (injected)" };
   }
 
+  override synced(): boolean {
+    return this.ready;
+  }
+
   override async applyDemand(demand: DemandIntent): Promise<void> {
     this.demands.push(demand);
   }
