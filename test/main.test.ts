@@ -86,7 +86,7 @@ describe("npm start", () => {
         spec: { holderIdentity: `${hostname()}_0b7c`, leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
       });
       const { url } = await startMain(["--kube-config", kubeconfig.path]);
-      await eventually(async () => (await (await fetch(`${url}/readyz`)).json()).schedules === true, 10_000, 50);
+      await eventually(async () => ((await (await fetch(`${url}/readyz`)).json()) as any).schedules === true, 10_000, 50);
 
       const res = await postJson(`${url}/predicates`, example("driver-etl"));
       expect(res.json.NodeNames).toHaveLength(1);

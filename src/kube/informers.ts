@@ -55,6 +55,8 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   restarts = 0;
   /** The last error, until the next successful (re)start. */
   lastError: string | undefined;
+  /** When the current run of failures began (Date.now()), undefined while healthy. */
+  failingSinceMs: number | undefined;
   private readonly informer: k8s.ListWatch<T>;
   private readonly log: Logger;
   private readonly backoff: { initialMs: number; maxMs: number };
@@ -124,6 +126,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
       if (this.failures > 0) this.log.info({ restarts: this.restarts }, "informer watching again");
       this.failures = 0;
       this.lastError = undefined;
+      this.failingSinceMs = undefined;
     }
     // A resourceVersion means the list succeeded and its events were handed to the serialiser.
     if (!this.synced && this.informer.latestResourceVersion() !== "") {
@@ -139,6 +142,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     if (this.stopped) return; // stop() aborts the watch, which client-node 1.4 reports as an error
     this.errorInAttempt = true;
     this.lastError = apiErrorMessage(err);
+    this.failingSinceMs ??= Date.now();
     if (this.restartTimer) return;
     this.failures++;
     const delayMs = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.failures - 1));

@@ -49,6 +49,9 @@ export interface KubeClusterOptions {
   informerBackoff?: { initialMs: number; maxMs: number };
 }
 
+/** A watch that keeps failing this long means the state may be stale: stop deciding until it recovers. */
+export const STALE_INFORMER_MS = 30_000;
+
 /** Backoff between failed take-over attempts (garbage collection + reconciliation). */
 const TAKEOVER_RETRY = { initialBackoffMs: 500, maxBackoffMs: 30_000 };
 
@@ -135,6 +138,13 @@ export class KubeCluster implements ClusterBackend {
     if (unsynced.length > 0) {
       const names = unsynced.map((i) => (i.lastError ? `${i.name} (last error: ${i.lastError})` : i.name));
       return { ready: false, reason: `waiting for informers to sync: ${names.join(", ")}` };
+    }
+    const stale = Object.values(this.informers).filter(
+      (i) => i.failingSinceMs !== undefined && Date.now() - i.failingSinceMs > STALE_INFORMER_MS,
+    );
+    if (stale.length > 0) {
+      const names = stale.map((i) => `${i.name} (${i.lastError})`);
+      return { ready: false, reason: `watches failing for more than ${STALE_INFORMER_MS / 1000} s: ${names.join(", ")}` };
     }
     if (this.elector && !this.elector.isLeader()) {
       return { ready: false, reason: `not the leader (leader: ${this.elector.leader() ?? "unknown"})` };

@@ -156,6 +156,19 @@ describe("cluster informers", () => {
     expect(Object.values(inf).every((i) => i.restarts >= 1)).toBe(true);
   });
 
+  it("track since when a watch keeps failing, and clear it on recovery", async () => {
+    const inf = await start();
+    expect(inf.pods.failingSinceMs).toBeUndefined();
+    const fault = server.injectFault({ pathIncludes: "/api/v1/pods", status: 500, times: Infinity });
+    server.dropWatches();
+    await eventually(() => expect(inf.pods.failingSinceMs).toBeTypeOf("number"));
+    const since = inf.pods.failingSinceMs!;
+    await eventually(() => expect(inf.pods.restarts).toBeGreaterThan(1));
+    expect(inf.pods.failingSinceMs).toBe(since); // the run of failures keeps its start
+    fault.cancel();
+    await eventually(() => expect(inf.pods.failingSinceMs).toBeUndefined(), 3000);
+  });
+
   it("restart after a failing watch request and a 410 re-list, with deletions seen", async () => {
     server.put(PODS, executorObject("gone-later", "app-1"));
     const inf = await start();

@@ -84,6 +84,18 @@ describe("KubeCluster readiness", () => {
     expect(server.get(LEASES, "spark-scheduler-test", NS)?.spec).toMatchObject({ holderIdentity: "" });
   });
 
+  it("stops deciding while a watch has been failing for more than 30 s (the state may be stale)", async () => {
+    const r = await readyReplica();
+    // Backdate the start of a run of watch failures instead of waiting 30 s.
+    const pods = (r.cluster as any).informers.pods;
+    pods.lastError = "HTTP 503";
+    pods.failingSinceMs = Date.now() - 31_000;
+    expect(r.cluster.readiness()).toEqual({ ready: false, reason: "watches failing for more than 30 s: pods (HTTP 503)" });
+    expect(r.cluster.synced()).toBe(true);
+    pods.failingSinceMs = undefined;
+    expect(r.cluster.readiness()).toEqual({ ready: true });
+  });
+
   it("is ready right after start() without leader election", async () => {
     const r = newReplica(testConfig({ "leader-election": { enabled: false } }));
     await r.cluster.start();
