@@ -11,6 +11,7 @@ import { appDemand, driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fif
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
 import { addInto, formatResources, zero } from "./resources.js";
+import { APP_ID_LABEL } from "./spark-pods.js";
 import { orderNodes } from "./node-order.js";
 import {
   DRIVER_SLOT,
@@ -124,6 +125,14 @@ export function decideDriver(
       );
     }
     const writes: Decision["writes"] = [];
+    if (existing.driverPod !== pod.name && state.isActive(pod.namespace, existing.driverPod)) {
+      return failure(
+        "failure-invalid",
+        `application id ${appId} is already used by running driver ${pod.namespace}/${existing.driverPod}; ` +
+          `give each application its own ${APP_ID_LABEL}`,
+        base,
+      );
+    }
     if (existing.driverPod !== pod.name || existing.pods.get(DRIVER_SLOT) !== pod.name) {
       // A replacement driver with the same application id takes over the reservation.
       const next = cloneReservation(existing);

@@ -26,9 +26,21 @@ describe("driver", () => {
     expect(d.reason).toMatch(/reserved on node node1/);
   });
 
-  it("a replacement driver with the same app id takes over the reservation", () => {
+  it("a second driver reusing a running application's id is refused", () => {
     const h = new Harness([node("node1"), node("node2")]);
     h.schedule(driverPod("app"), both);
+    const twin = { ...driverPod("app"), name: "other-driver", uid: "other-uid" };
+    const d = h.schedule(twin, both);
+    expect(d.outcome).toBe("failure-invalid");
+    expect(d.reason).toBe("application id app is already used by running driver namespace/app-spark-driver; give each application its own spark-app-id");
+    expect(h.state.getReservation("namespace", "app")!.driverPod).toBe("app-spark-driver");
+  });
+
+  it("a replacement driver with the same app id takes over the reservation", () => {
+    const h = new Harness([node("node1"), node("node2")]);
+    const first = driverPod("app");
+    h.schedule(first, both);
+    h.terminate(first);
     const replacement = { ...driverPod("app"), name: "app-spark-driver-2", uid: "new-uid" };
     const d = h.schedule(replacement, both);
     expect(d).toMatchObject({ outcome: "success", node: "node1" });
