@@ -10,8 +10,8 @@ import { type Decision, failure } from "./decision.js";
 import { decideDriver, planApplication } from "./driver.js";
 import { decideExecutor, isUnbound } from "./executor.js";
 import { appDemand, consume, driverQueue, enforceAfterMs } from "./fifo.js";
-import { type PodInfo, podKey } from "./model.js";
-import { DRIVER_SLOT, type Reservation, executorSlots, reservationKey } from "./reservation.js";
+import type { PodInfo } from "./model.js";
+import { type Reservation, reservationKey } from "./reservation.js";
 import { type Resources, add, zero } from "./resources.js";
 import { classifyPod } from "./spark-pods.js";
 import { ClusterState } from "./state.js";
@@ -137,8 +137,7 @@ export class Engine {
     if (!own.ok) reason = own.error;
     else {
       fitsNow = pack(own.value).hasCapacity;
-      const fifoEnforced = this.config.fifo;
-      if (fifoEnforced && blocking) {
+      if (this.config.fifo && blocking) {
         reason = `waiting behind ${blocking.namespace}/${blocking.podName}, an earlier driver that does not fit`;
       } else if (!fitsNow) {
         const plan = planApplication(this.ctx, pod, own.value, undefined, nowMs, false);
@@ -177,19 +176,6 @@ export class Engine {
       packingEfficiency: used.length > 0 ? eff / used.length : 0,
       binpack: this.config.binpack.name,
     };
-  }
-
-  /** Reserved-but-unbound executor slots of an application (for status views). */
-  unboundExecutorSlots(r: Reservation): string[] {
-    return executorSlots(r).filter((s) => isUnbound(this.ctx, r, s));
-  }
-
-  driverSlotNode(r: Reservation): string | undefined {
-    return r.slots.get(DRIVER_SLOT)?.node;
-  }
-
-  podKeyOf(p: PodInfo): string {
-    return podKey(p.namespace, p.name);
   }
 }
 

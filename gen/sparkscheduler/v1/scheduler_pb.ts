@@ -456,7 +456,8 @@ export type GetQueuePositionResponse = Message<"sparkscheduler.v1.GetQueuePositi
   aheadDemand?: Resources | undefined;
 
   /**
-   * Whether FIFO ordering is enforced for this driver (fifo on and the enforce-after age reached).
+   * Whether FIFO ordering is on (`fifo: true`): drivers ahead that do not fit, and are older than their
+   * instance group's enforce-after age, block this one.
    *
    * @generated from field: bool fifo_enforced = 9;
    */
