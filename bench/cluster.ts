@@ -126,29 +126,7 @@ export function driverObject(app: AppSpec, nodeName = ""): Obj {
       labels: { "spark-role": "driver", "spark-app-id": app.appId, "spark-app-selector": app.appId },
       annotations,
     },
-    spec: {
-      schedulerName: "spark-scheduler",
-      ...(nodeName ? { nodeName } : {}),
-      affinity: {
-        nodeAffinity: {
-          requiredDuringSchedulingIgnoredDuringExecution: {
-            nodeSelectorTerms: [{ matchExpressions: [{ key: IG_LABEL, operator: "In", values: [IG] }] }],
-          },
-        },
-      },
-      containers: [
-        {
-          name: "spark-kubernetes-driver",
-          image: "apache/spark:3.5.3",
-          resources: {
-            requests: { cpu: app.driverCpu, memory: app.driverMem },
-            limits: { memory: app.driverMem },
-          },
-        },
-      ],
-      restartPolicy: "Never",
-    },
-    status: { phase: nodeName ? "Running" : "Pending" },
+    ...sparkPodBody(nodeName, "spark-kubernetes-driver", app.driverCpu, app.driverMem),
   };
 }
 
@@ -163,6 +141,13 @@ export function executorObject(app: AppSpec, i: number, nodeName = ""): Obj {
       creationTimestamp: new Date(app.createdAtMs + 10_000).toISOString(),
       labels: { "spark-role": "executor", "spark-app-id": app.appId, "spark-app-selector": app.appId, "spark-exec-id": String(i) },
     },
+    ...sparkPodBody(nodeName, "spark-kubernetes-executor", app.executorCpu, app.executorMem),
+  };
+}
+
+/** spec and status of a Spark pod in the instance group, bound to `nodeName` (Running) or pending. */
+function sparkPodBody(nodeName: string, container: string, cpu: string, memory: string): Obj {
+  return {
     spec: {
       schedulerName: "spark-scheduler",
       ...(nodeName ? { nodeName } : {}),
@@ -174,14 +159,7 @@ export function executorObject(app: AppSpec, i: number, nodeName = ""): Obj {
         },
       },
       containers: [
-        {
-          name: "spark-kubernetes-executor",
-          image: "apache/spark:3.5.3",
-          resources: {
-            requests: { cpu: app.executorCpu, memory: app.executorMem },
-            limits: { memory: app.executorMem },
-          },
-        },
+        { name: container, image: "apache/spark:3.5.3", resources: { requests: { cpu, memory }, limits: { memory } } },
       ],
       restartPolicy: "Never",
     },
