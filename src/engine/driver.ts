@@ -117,14 +117,6 @@ export function decideDriver(
   if (existing) {
     const slot = existing.slots.get(DRIVER_SLOT);
     if (!slot) return failure("failure-internal", `reservation ${pod.namespace}/${appId} has no driver slot`, base);
-    if (!offered.includes(slot.node)) {
-      return failure(
-        "failure-fit",
-        `driver is reserved on node ${slot.node}, which kube-scheduler did not offer (it may be full or cordoned)`,
-        base,
-      );
-    }
-    const writes: Decision["writes"] = [];
     if (existing.driverPod !== pod.name && state.isActive(pod.namespace, existing.driverPod)) {
       return failure(
         "failure-invalid",
@@ -133,8 +125,18 @@ export function decideDriver(
         base,
       );
     }
-    if (existing.driverPod !== pod.name || existing.pods.get(DRIVER_SLOT) !== pod.name) {
-      // A replacement driver with the same application id takes over the reservation.
+    if (!offered.includes(slot.node)) {
+      return failure(
+        "failure-fit",
+        `driver is reserved on node ${slot.node}, which kube-scheduler did not offer (it may be full or cordoned)`,
+        base,
+      );
+    }
+    const writes: Decision["writes"] = [];
+    const replaced = existing.driverPod !== pod.name || (pod.uid !== "" && existing.driverUid !== pod.uid);
+    if (replaced || existing.pods.get(DRIVER_SLOT) !== pod.name) {
+      // A replacement driver (same application id; another name, or the same name re-created) takes over the
+      // reservation, so its owner is the live pod.
       const next = cloneReservation(existing);
       next.driverPod = pod.name;
       next.driverUid = pod.uid;

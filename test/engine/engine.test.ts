@@ -50,6 +50,18 @@ describe("driver", () => {
     expect(r.driverUid).toBe("new-uid");
   });
 
+  it("a driver re-created under the same name (new uid) takes over its reservation's ownership", () => {
+    const h = new Harness([node("node1"), node("node2")]);
+    const first = driverPod("app");
+    h.schedule(first, both);
+    h.delete(first);
+    const recreated = { ...first, uid: "recreated-uid", nodeName: "" };
+    const d = h.schedule(recreated, both);
+    expect(d).toMatchObject({ outcome: "success", node: "node1" });
+    expect(d.writes.map((w) => w.op)).toEqual(["update"]);
+    expect(h.state.getReservation("namespace", "app")!.driverUid).toBe("recreated-uid");
+  });
+
   it("invalid annotations fail with a reason naming the annotation, and reserve nothing", () => {
     const h = new Harness([node("node1")]);
     const d = h.schedule(driverPod("app", { executorMem: "lots" }), ["node1"]);
