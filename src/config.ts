@@ -109,9 +109,18 @@ function obj(v: unknown, key: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** A nested map whose keys must all be known; a typo names the key instead of being ignored. */
+function section(v: unknown, key: string, known: string[]): Record<string, unknown> {
+  const o = obj(v, key);
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new ConfigError(`unknown configuration key "${key}.${k}" (known: ${known.join(", ")})`);
+  }
+  return o;
+}
+
 function labelPriority(v: unknown, key: string): LabelPriority | undefined {
   if (v === undefined || v === null) return undefined;
-  const o = obj(v, key);
+  const o = section(v, key, ["label-name", "label-values-descending-priority"]);
   const labelName = str(o["label-name"], `${key}.label-name`, "");
   const values = o["label-values-descending-priority"];
   if (!labelName) throw new ConfigError(`${key}.label-name is required`);
@@ -141,14 +150,25 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
   } catch (e) {
     throw new ConfigError(`binpack: ${(e as Error).message}`);
   }
-  const fifoConfig = obj(raw["fifo-config"], "fifo-config");
+  const fifoConfig = section(raw["fifo-config"], "fifo-config", [
+    "default-enforce-after-pod-age",
+    "enforce-after-pod-age-by-instance-group",
+  ]);
   const byGroup: Record<string, number> = {};
   const rawByGroup = obj(fifoConfig["enforce-after-pod-age-by-instance-group"], "fifo-config.enforce-after-pod-age-by-instance-group");
   for (const [g, d] of Object.entries(rawByGroup)) {
     byGroup[g] = parseDuration(d, `fifo-config.enforce-after-pod-age-by-instance-group.${g}`);
   }
-  const le = obj(raw["leader-election"], "leader-election");
-  const wr = obj(raw["write-retries"], "write-retries");
+  const le = section(raw["leader-election"], "leader-election", [
+    "enabled",
+    "mode",
+    "namespace",
+    "lease-name",
+    "lease-duration",
+    "renew-deadline",
+    "retry-period",
+  ]);
+  const wr = section(raw["write-retries"], "write-retries", ["max-attempts", "initial-backoff", "max-backoff"]);
   const unschedTimeout = raw["unschedulable-pod-timeout-duration"];
   return {
     engine: {
