@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision } from "../engine/decision.js";
 import type { Engine } from "../engine/engine.js";
+import { classifyPod } from "../engine/spark-pods.js";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -51,6 +52,43 @@ export class Metrics {
         let n = 0;
         for (const s of state.soft.values()) n += s.executors.size;
         this.set(n);
+      },
+    });
+    new Gauge({
+      name: "spark_scheduler_pending_drivers",
+      help: "Spark drivers waiting for admission (pending, no reservation yet), by instance group",
+      labelNames: ["instance_group"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const key of state.drivers) {
+          const p = state.pods.get(key)!;
+          if (p.nodeName || p.terminated || p.deleting) continue;
+          const id = classifyPod(p);
+          if (!id.ok || state.getReservation(p.namespace, id.value.appId)) continue;
+          const group = engine.ctx.instanceGroup(p);
+          counts.set(group, (counts.get(group) ?? 0) + 1);
+        }
+        for (const [group, n] of counts) this.set({ instance_group: group }, n);
+      },
+    });
+    new Gauge({
+      name: "spark_scheduler_reserved",
+      help: "Resources held by reservations (hard and soft): cpu in cores, memory in bytes, nvidia.com/gpu",
+      labelNames: ["resource"],
+      registers: [this.registry],
+      collect() {
+        const total = { cpu: 0, memory: 0, gpu: 0 };
+        for (const name of state.nodes.keys()) {
+          const r = state.reservedOn(name);
+          total.cpu += r.cpu;
+          total.memory += r.memory;
+          total.gpu += r.gpu;
+        }
+        this.set({ resource: "cpu" }, total.cpu / 1000);
+        this.set({ resource: "memory" }, total.memory);
+        this.set({ resource: "nvidia.com/gpu" }, total.gpu);
       },
     });
     new Gauge({

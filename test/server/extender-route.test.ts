@@ -153,6 +153,8 @@ describe("operational endpoints", () => {
     expect(text).toMatch(/spark_scheduler_requests_total\{role="driver",outcome="success",instance_group="batch"\} 1/);
     expect(text).toMatch(/spark_scheduler_requests_total\{role="driver",outcome="failure-fit",instance_group="batch"\} 1/);
     expect(text).toMatch(/spark_scheduler_reservations 1/);
+    expect(text).toMatch(/spark_scheduler_pending_drivers\{instance_group="batch"\} 1/); // too-big waits
+    expect(text).toMatch(/spark_scheduler_reserved\{resource="cpu"\} 36/); // etl: driver 4 + 8 × 4 cores
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
   });
