@@ -41,7 +41,7 @@ export interface KubeClusterOptions {
   identity?: string;
   /** follow-kube-scheduler mode: holder prefix of our pod's kube-scheduler; default `<hostname>_`. */
   kubeSchedulerIdentityPrefix?: string;
-  /** Interval of the leader's garbage-collection sweep; default 60 s. */
+  /** Interval of the leader's maintenance (garbage-collection sweep and reconciliation); default 60 s. */
   gcIntervalMs?: number;
   /** CRD check timing; defaults in crd.ts. */
   crd?: EnsureCrdOptions;
@@ -211,7 +211,7 @@ export class KubeCluster implements ClusterBackend {
       this.takeOverFailures = 0;
       this.log.info({ term, collected, writes, durationMs: this.clock() - started }, "state reconciled; ready to schedule");
       const every = this.options.gcIntervalMs ?? 60_000;
-      this.gcTimer = setInterval(() => void this.gc.sweep(), every).unref();
+      this.gcTimer = setInterval(() => void this.maintain(term), every).unref();
     } catch (e) {
       if (term !== this.term) return;
       this.takeOverError = (e as Error).message;
@@ -220,6 +220,21 @@ export class KubeCluster implements ClusterBackend {
       this.retryTimer = setTimeout(() => {
         if (term === this.term) void this.takeOver(term);
       }, delayMs).unref();
+    }
+  }
+
+  /**
+   * While leading, periodically: collect finished drivers' reservations and reconcile again, so drift (running
+   * pods no reservation accounts for) is repaired without waiting for the next leader change.
+   */
+  private async maintain(term: number): Promise<void> {
+    try {
+      await this.gc.sweep();
+      if (term !== this.term) return;
+      const writes = await this.serialize(() => this.reconcile(term));
+      if (writes > 0) this.log.info({ term, writes }, "periodic reconciliation repaired reservations");
+    } catch (e) {
+      this.log.warn({ term, err: (e as Error).message }, "periodic maintenance failed; retrying at the next interval");
     }
   }
 

@@ -295,3 +295,20 @@ describe("KubeCluster garbage collection", () => {
     expect(next.engine.listReservations().map((x) => x.appId)).toEqual(["alive"]);
   });
 });
+
+describe("KubeCluster periodic maintenance", () => {
+  it("reconciles drift while leading: a running executor no reservation accounts for gets its slot", async () => {
+    const r = replica(server, testConfig(), { gcIntervalMs: 50 });
+    replicas.push(r);
+    await r.cluster.start();
+    await eventually(() => expect(r.cluster.readiness()).toEqual({ ready: true }));
+    server.put(PODS, driverObject("app-driver", "app", { executors: 1 }));
+    await eventually(() => expect(r.engine.state.getPod(NS, "app-driver")).toBeDefined());
+    const admitted = await r.schedule("app-driver", NODE_NAMES);
+    expect(admitted.outcome).toBe("success");
+    const slotNode = (storedReservations(server).get("app")!.spec as any).reservations["executor-1"].node;
+    // An executor that runs on the slot's node without ever having been through the extender (drift).
+    server.put(PODS, executorObject("app-exec-1", "app", { nodeName: slotNode }));
+    await eventually(() => expect(slotPods(storedReservations(server).get("app")!)["executor-1"]).toBe("app-exec-1"), 3000);
+  });
+});
