@@ -1,11 +1,12 @@
-// Wires every transport onto one port: the extender JSON route, the Connect service (Connect, gRPC,
-// gRPC-Web), gRPC reflection and health, plus plain HTTP health and metrics endpoints.
+// Wires every transport onto one port: the extender JSON route, the CRD conversion webhook, the Connect
+// service (Connect, gRPC, gRPC-Web), gRPC reflection and health, plus plain HTTP health and metrics endpoints.
 
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import type { Scheduler } from "../kube/scheduler.js";
+import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
 import { HealthService, ServingStatus, registerHealth } from "./health.js";
 import { type FallbackHandler, type RunningServer, startServer } from "./listen.js";
@@ -49,12 +50,17 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
 
   const filterPaths = new Set(["/predicates", `${opts.contextPath}/predicates`]);
+  const conversionPaths = new Set(["/convert", `${opts.contextPath}/convert`]);
   const fallback: FallbackHandler = (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const handle = async () => {
       if (filterPaths.has(path)) {
         if (req.method !== "POST") return sendJson(res, 405, { error: "use POST with an ExtenderArgs body" });
         return handleFilter(req, res, scheduler, opts.maxBodyBytes);
+      }
+      if (conversionPaths.has(path)) {
+        if (req.method !== "POST") return sendJson(res, 405, { error: "use POST with a ConversionReview body" });
+        return handleConversion(req, res, opts.maxBodyBytes);
       }
       if (path === "/healthz" || path === "/livez") return sendJson(res, 200, { status: "ok" });
       if (path === "/readyz") {
