@@ -14,6 +14,8 @@ export interface ServiceConfig {
   contextPath: string;
   /** Largest accepted request body, bytes. */
   maxBodyBytes: number;
+  /** Serve TLS with this PEM certificate chain and key (both set, or neither: cleartext). */
+  tls?: { certFile: string; keyFile: string };
   logLevel: string;
   /** Path to a kubeconfig; "" = in-cluster when running in a pod, else the embedded cluster. */
   kubeConfig: string;
@@ -59,6 +61,7 @@ const KNOWN_KEYS = new Set([
   "unschedulable-pod-timeout-duration",
   "leader-election",
   "write-retries",
+  "tls",
 ]);
 
 /** Go-style durations: "300ms", "10s", "1m30s", "2h"; a bare number is seconds. */
@@ -170,6 +173,10 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
   ]);
   const wr = section(raw["write-retries"], "write-retries", ["max-attempts", "initial-backoff", "max-backoff"]);
   const unschedTimeout = raw["unschedulable-pod-timeout-duration"];
+  const tlsRaw = section(raw.tls, "tls", ["cert-file", "key-file"]);
+  const certFile = str(tlsRaw["cert-file"], "tls.cert-file", "");
+  const keyFile = str(tlsRaw["key-file"], "tls.key-file", "");
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError("tls.cert-file and tls.key-file must be set together");
   return {
     engine: {
       schedulerName: str(raw["scheduler-name"], "scheduler-name", "spark-scheduler"),
@@ -193,6 +200,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
     port: int(raw.port, "port", 8483),
     contextPath: str(raw["context-path"], "context-path", "/spark-scheduler").replace(/\/+$/, ""),
     maxBodyBytes: int(raw["max-body-bytes"], "max-body-bytes", 16 * 1024 * 1024, 1024),
+    tls: certFile ? { certFile, keyFile } : undefined,
     logLevel: str(raw["log-level"], "log-level", "info"),
     kubeConfig: str(raw["kube-config"], "kube-config", ""),
     embedded: bool(raw.embedded, "embedded", false),

@@ -2,7 +2,7 @@
 // [--embedded-cluster file.yaml]`. Without a kubeconfig and outside a cluster it runs on the embedded
 // simulated cluster (examples/cluster.yaml), so it works on a fresh machine.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     port: config.port,
     contextPath: config.contextPath,
     maxBodyBytes: config.maxBodyBytes,
+    tls: config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
   });
   // The server is up first so /readyz and health report progress while the state is rebuilt.
   await backend.start();

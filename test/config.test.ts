@@ -52,7 +52,9 @@ describe("configuration", () => {
       "unschedulable-pod-timeout-duration": "1h30m",
       "leader-election": { mode: "own-lease", "lease-duration": "20s" },
       "write-retries": { "max-attempts": 3, "initial-backoff": "250ms" },
+      tls: { "cert-file": "/etc/tls/tls.crt", "key-file": "/etc/tls/tls.key" },
     });
+    expect(c.tls).toEqual({ certFile: "/etc/tls/tls.crt", keyFile: "/etc/tls/tls.key" });
     expect(c.port).toBe(9000);
     expect(c.contextPath).toBe("/x");
     expect(c.engine.binpack).toMatchObject({ name: "single-az-minimal-fragmentation", singleAz: true });
@@ -77,6 +79,8 @@ describe("configuration", () => {
     [{ "fifo-config": { "default-enforce-after-pod-age": "soon" } }, 'fifo-config.default-enforce-after-pod-age: "soon" is not a duration'],
     [{ "driver-prioritized-node-label": { "label-name": "x" } }, "label-values-descending-priority must be a list"],
     [{ "leader-election": { mode: "raft" } }, "leader-election.mode: expected follow-kube-scheduler or own-lease"],
+    [{ tls: { "cert-file": "c.pem" } }, "tls.cert-file and tls.key-file must be set together"],
+    [{ tls: { cert: "c.pem" } }, 'unknown configuration key "tls.cert"'],
   ])("refuses %j naming the key", (raw, message) => {
     expect(() => configFromObject(raw)).toThrow(ConfigError);
     expect(() => configFromObject(raw)).toThrow(message);

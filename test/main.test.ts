@@ -2,7 +2,8 @@
 // API server through a kubeconfig file (informers, CRD, leader election, reservation writes, events).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import * as https from "node:https";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -51,6 +52,24 @@ describe("npm start", () => {
     const { url } = await startMain(["--embedded-cluster", "examples/cluster.yaml"]);
     const res = await postJson(`${url}/predicates`, example("driver-etl"));
     expect(res.json.NodeNames).toHaveLength(1);
+  });
+
+  it("serves HTTPS when tls.cert-file and tls.key-file are set", async () => {
+    const file = join(tmpdir(), `tls-config-${process.pid}.yaml`);
+    writeFileSync(file, "tls:\n  cert-file: test/support/tls/cert.pem\n  key-file: test/support/tls/key.pem\nembedded: true\n");
+    const { url } = await startMain(["--config", file]);
+    expect(url).toMatch(/^https:/);
+    const ca = readFileSync("test/support/tls/cert.pem");
+    const answer = await new Promise<any>((resolve, reject) => {
+      const req = https.request(`${url}/predicates`, { method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
+        let text = "";
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve(JSON.parse(text)));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(example("driver-etl")));
+    });
+    expect(answer.NodeNames).toHaveLength(1);
   });
 
   it("refuses a bad configuration with the key named", async () => {

@@ -22,6 +22,8 @@ export interface AppOptions {
   port: number;
   contextPath: string;
   maxBodyBytes: number;
+  /** PEM certificate chain and key: serve TLS instead of cleartext. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface RunningApp {
@@ -90,6 +92,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     routes,
     fallback,
     logger: log,
+    tls: opts.tls,
     adapterOptions: { readMaxBytes: opts.maxBodyBytes },
   });
   return {

@@ -39,6 +39,11 @@ export interface StartServerOptions {
   logger?: Logger;
   /** More Connect options (interceptors, readMaxBytes, jsonOptions, …). */
   adapterOptions?: Omit<ConnectNodeAdapterOptions, "routes" | "fallback">;
+  /**
+   * Serve TLS (HTTP/1.1 and h2 negotiated by ALPN) instead of cleartext, e.g. for kube-scheduler's
+   * `enableHTTPS` or the API server's CRD conversion webhook calls. PEM certificate chain and private key.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Drop a connection that has sent no byte for this long before the protocol is known. Default 10 s. */
   firstByteTimeoutMs?: number;
   /** HTTP/1.1 idle keep-alive timeout. Default 95 s (Go clients keep idle sockets for 90 s). */
@@ -127,7 +132,7 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
   const sessions = new Set<http2.ServerHttp2Session>();
   const openStreams = new Map<http2.Http2Session, number>();
 
-  h2.on("session", (session: http2.ServerHttp2Session) => {
+  const trackSession = (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     openStreams.set(session, 0);
     session.once("close", () => {
@@ -143,18 +148,60 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
       });
     }
     if (closing) session.close();
-  });
-  h2.on("stream", (stream: http2.ServerHttp2Stream) => {
+  };
+  const trackStream = (stream: http2.ServerHttp2Stream) => {
     const s = stream.session;
     if (!s) return;
     openStreams.set(s, (openStreams.get(s) ?? 0) + 1);
     stream.once("close", () => {
       if (openStreams.has(s)) openStreams.set(s, (openStreams.get(s) ?? 1) - 1);
     });
-  });
+  };
+  h2.on("session", trackSession);
+  h2.on("stream", trackStream);
   h2.on("sessionError", (err: Error) => log.debug({ err }, "h2 session error"));
 
-  const server = net.createServer((sock) => {
+  const server: net.Server = options.tls ? secureServer(options.tls) : net.createServer((sock) => accept(sock));
+
+  /**
+   * TLS: http2's secure server negotiates h2 or http/1.1 by ALPN and serves both with the same handler;
+   * no sniffing is needed. Connections and sessions are tracked like the cleartext ones for shutdown.
+   */
+  function secureServer(cred: { cert: string | Buffer; key: string | Buffer }): http2.Http2SecureServer {
+    const secure = http2.createSecureServer({ allowHTTP1: true, cert: cred.cert, key: cred.key }, (req, res) => {
+      if (res instanceof http.ServerResponse) {
+        if (closing) res.shouldKeepAlive = false;
+        else {
+          inFlight.add(res);
+          res.once("close", () => inFlight.delete(res));
+        }
+      }
+      handler(req, res);
+    });
+    secure.on("connection", (sock: net.Socket) => {
+      if (closing) return sock.destroy();
+      sockets.add(sock);
+      sock.once("close", () => sockets.delete(sock));
+    });
+    secure.on("session", trackSession);
+    secure.on("stream", trackStream);
+    secure.on("tlsClientError", (err) => log.debug({ err }, "TLS handshake failed"));
+    return secure;
+  }
+
+  /** TLS HTTP/1.1 connections with no request in flight (the secure server has no closeIdleConnections). */
+  const closeIdleTls = () => {
+    const busy = new Set<unknown>();
+    for (const res of inFlight) busy.add(res.socket);
+    for (const session of sessions) busy.add(session.socket);
+    for (const sock of sockets) {
+      // The tracked socket is the TCP one; requests see the TLS socket wrapping it.
+      const wrapped = [...busy].some((b) => b === sock || (b as { _parent?: unknown } | null)?._parent === sock);
+      if (!wrapped) sock.destroy();
+    }
+  };
+
+  function accept(sock: net.Socket): void {
     if (closing) {
       sock.destroy();
       return;
@@ -201,7 +248,7 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
     sock.setTimeout(firstByteTimeoutMs, onTimeout);
     sock.on("error", onError);
     sock.on("data", onData);
-  });
+  }
   server.on("error", (err) => log.error({ err }, "server error"));
 
   let closed: Promise<void> | undefined;
@@ -215,12 +262,13 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
       for (const sock of sniffing) sock.destroy();
       for (const session of sessions) session.close();
       for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
-      h1.closeIdleConnections();
+      const closeIdle = () => (options.tls ? closeIdleTls() : h1.closeIdleConnections());
+      closeIdle();
 
       const deadline = Date.now() + shutdownGraceMs;
       while (sockets.size > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
-        h1.closeIdleConnections();
+        closeIdle();
       }
       if (sockets.size > 0) log.warn({ connections: sockets.size }, "shutdown grace expired; destroying connections");
       for (const session of sessions) session.destroy();
@@ -240,8 +288,9 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
       server.off("error", onListenError);
       h1.emit("listening"); // starts http's connection checker (headersTimeout / requestTimeout)
       const address = server.address() as net.AddressInfo;
-      const url = `http://${urlHost(options.host)}:${address.port}`;
-      log.info({ address: address.address, port: address.port }, "listening (http/1.1, h2c, connect, grpc, grpc-web)");
+      const url = `${options.tls ? "https" : "http"}://${urlHost(options.host)}:${address.port}`;
+      const protocols = options.tls ? "https: http/1.1 and h2 by ALPN" : "http/1.1, h2c";
+      log.info({ address: address.address, port: address.port }, `listening (${protocols}; connect, grpc, grpc-web)`);
       resolve({ port: address.port, url, close, netServer: server, http1Server: h1, http2Server: h2 });
     });
   });
