@@ -20,9 +20,19 @@ import { Metrics } from "./server/metrics.js";
 
 const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
+const USAGE = `Usage: npm start -- [--config FILE] [--port N] [--kube-config PATH] [--embedded-cluster FILE] [--log-level LEVEL]
+
+  --config FILE            YAML/JSON service configuration (also $SPARK_SCHEDULER_CONFIG); see examples/config.yaml
+  --port N                 listen port (also $PORT; default 8483)
+  --kube-config PATH       talk to this cluster; without it (and outside a pod) the embedded simulated cluster is used
+  --embedded-cluster FILE  run on the embedded cluster described by FILE (default examples/cluster.yaml)
+  --log-level LEVEL        trace, debug, info, warn or error (also $LOG_LEVEL)
+  -h, --help               show this help`;
+
 function readConfig(): ServiceConfig {
   const { values } = parseArgs({
     options: {
+      help: { type: "boolean", short: "h" },
       config: { type: "string" },
       port: { type: "string" },
       "kube-config": { type: "string" },
@@ -30,6 +40,10 @@ function readConfig(): ServiceConfig {
       "log-level": { type: "string" },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   const overrides: Record<string, unknown> = {};
   const port = values.port ?? process.env.PORT;
   if (port !== undefined) overrides.port = port;
@@ -66,7 +80,7 @@ async function main(): Promise<void> {
     config = readConfig();
   } catch (e) {
     if (e instanceof ConfigError || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      console.error(`spark-scheduler: configuration error: ${(e as Error).message}`);
+      console.error(`spark-scheduler: configuration error: ${(e as Error).message}\n\n${USAGE}`);
       process.exit(2);
     }
     throw e;
