@@ -45,9 +45,10 @@ export class Engine {
     if (offered.length === 0) {
       return failure("failure-fit", "kube-scheduler offered no nodes", { role: id.value.role, appId: id.value.appId });
     }
-    // Keep the engine's picture of the pod current: the extender call carries the freshest copy.
+    // Record a pod the engine has not seen (or a new incarnation of a name). A known one is kept as it is: the
+    // informer's copy is at least as fresh as kube-scheduler's, and the embedded cluster's knows the binding.
     const known = this.state.getPod(pod.namespace, pod.name);
-    if (!known || known.uid === pod.uid || !pod.uid) this.state.upsertPod(pod);
+    if (!known || (pod.uid !== "" && known.uid !== pod.uid)) this.state.upsertPod(pod);
 
     const compaction = compactSoftReservations(this.ctx);
     const decision =

@@ -62,6 +62,17 @@ describe("driver", () => {
     expect(h.state.getReservation("namespace", "app")!.driverUid).toBe("recreated-uid");
   });
 
+  it("a stale copy of a known pod in the extender call does not overwrite the engine's picture", () => {
+    const h = new Harness([node("node1"), node("node2")]);
+    const driver = driverPod("app");
+    h.schedule(driver, both); // bound to node1 in the state
+    h.engine.filter(driver, both, h.now); // kube-scheduler's copy still has no nodeName
+    expect(h.state.getPod("namespace", driver.name)!.nodeName).toBe("node1");
+    const recreated = { ...driver, uid: "new-incarnation" };
+    h.engine.filter(recreated, both, h.now);
+    expect(h.state.getPod("namespace", driver.name)!.uid).toBe("new-incarnation");
+  });
+
   it("invalid annotations fail with a reason naming the annotation, and reserve nothing", () => {
     const h = new Harness([node("node1")]);
     const d = h.schedule(driverPod("app", { executorMem: "lots" }), ["node1"]);
