@@ -40,7 +40,26 @@ export interface Leadership {
   onStoppedLeading(listener: Listener): void;
 }
 
-export class LeaderElector implements Leadership {
+/** The listener plumbing every leadership source shares. */
+export abstract class LeadershipListeners {
+  private readonly started: Listener[] = [];
+  private readonly stoppedListeners: Listener[] = [];
+
+  onStartedLeading(listener: Listener): void {
+    this.started.push(listener);
+  }
+
+  onStoppedLeading(listener: Listener): void {
+    this.stoppedListeners.push(listener);
+  }
+
+  /** Tells the listeners that leadership was gained (true) or lost (false). */
+  protected notifyLeading(leading: boolean): void {
+    for (const listener of leading ? this.started : this.stoppedListeners) listener();
+  }
+}
+
+export class LeaderElector extends LeadershipListeners implements Leadership {
   private readonly api: k8s.CoordinationV1Api;
   private readonly clock: () => number;
   private leading = false;
@@ -54,14 +73,13 @@ export class LeaderElector implements Leadership {
   private loopTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> = Promise.resolve();
-  private readonly started: Listener[] = [];
-  private readonly stoppedListeners: Listener[] = [];
 
   constructor(
     kc: k8s.KubeConfig,
     private readonly options: LeaderElectionOptions,
     private readonly log: Logger,
   ) {
+    super();
     if (!(options.leaseDurationMs > options.renewDeadlineMs)) {
       throw new Error(
         `leader election: lease-duration (${options.leaseDurationMs} ms) must be greater than renew-deadline (${options.renewDeadlineMs} ms)`,
@@ -87,14 +105,6 @@ export class LeaderElector implements Leadership {
   /** The holder of the lease as last observed (this replica when leading); undefined before the first read. */
   leader(): string | undefined {
     return this.leading ? this.options.identity : this.holder || undefined;
-  }
-
-  onStartedLeading(listener: Listener): void {
-    this.started.push(listener);
-  }
-
-  onStoppedLeading(listener: Listener): void {
-    this.stoppedListeners.push(listener);
   }
 
   /** Starts campaigning (returns at once). */
@@ -198,7 +208,7 @@ export class LeaderElector implements Leadership {
     this.leading = true;
     const { namespace, leaseName: name, identity } = this.options;
     this.log.info({ namespace, name, identity }, "became leader");
-    for (const listener of this.started) listener();
+    this.notifyLeading(true);
   }
 
   private stepDown(reason: string): void {
@@ -207,7 +217,7 @@ export class LeaderElector implements Leadership {
     this.leading = false;
     const { namespace, leaseName: name, identity } = this.options;
     this.log.warn({ namespace, name, identity, reason, lastRenewMs: this.lastRenewMs }, "stopped leading");
-    for (const listener of this.stoppedListeners) listener();
+    this.notifyLeading(false);
   }
 
   /** Clears the holder so that another replica can acquire the lease without waiting for it to expire. */

@@ -15,7 +15,7 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Leadership } from "./leader-election.js";
+import { type Leadership, LeadershipListeners } from "./leader-election.js";
 import { apiErrorCode, apiErrorMessage } from "./reservation-writer.js";
 
 export interface LeaseFollowerOptions {
@@ -31,9 +31,7 @@ export interface LeaseFollowerOptions {
   clock?: () => number;
 }
 
-type Listener = () => void;
-
-export class LeaseFollower implements Leadership {
+export class LeaseFollower extends LeadershipListeners implements Leadership {
   private readonly api: k8s.CoordinationV1Api;
   private readonly clock: () => number;
   private leading = false;
@@ -43,14 +41,13 @@ export class LeaseFollower implements Leadership {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private inFlight: Promise<void> = Promise.resolve();
-  private readonly started: Listener[] = [];
-  private readonly stoppedListeners: Listener[] = [];
 
   constructor(
     kc: k8s.KubeConfig,
     private readonly options: LeaseFollowerOptions,
     private readonly log: Logger,
   ) {
+    super();
     this.api = kc.makeApiClient(k8s.CoordinationV1Api);
     this.clock = options.clock ?? Date.now;
   }
@@ -61,14 +58,6 @@ export class LeaseFollower implements Leadership {
 
   leader(): string | undefined {
     return this.holder;
-  }
-
-  onStartedLeading(listener: Listener): void {
-    this.started.push(listener);
-  }
-
-  onStoppedLeading(listener: Listener): void {
-    this.stoppedListeners.push(listener);
   }
 
   start(): void {
@@ -120,6 +109,6 @@ export class LeaseFollower implements Leadership {
     if (leading === this.leading) return;
     this.leading = leading;
     this.log.info({ leading, why, lease: `${this.options.namespace}/${this.options.leaseName}` }, leading ? "leading (following kube-scheduler)" : "not leading");
-    for (const l of leading ? this.started : this.stoppedListeners) l();
+    this.notifyLeading(leading);
   }
 }
