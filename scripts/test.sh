@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export NO_COLOR=1 FORCE_COLOR=0
 
 failed_checks=0
+# npm scripts run on the Node that `npm ci` installed (the `node` dev dependency), not the machine's own.
+echo "node $(node --version) ($(command -v node))"
 step() { echo "--- $*"; }
 check() {
   local name="$1"; shift

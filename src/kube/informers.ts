@@ -1,7 +1,8 @@
 // Informers that keep the engine's ClusterState in step with the API server.
 //
-// ResilientInformer wraps client-node's ListWatch. In client-node 1.4 a ListWatch STOPS on any watch or list
-// error other than 410 Gone (it only re-lists after 410 and re-watches after a clean end); this wrapper restarts
+// ResilientInformer wraps client-node's ListWatch. In client-node 2.0 a ListWatch still STOPS on any watch or list
+// error other than 410 Gone and its own 30 s inactivity timeout (it re-lists after 410 and re-watches after a
+// clean end or that timeout); this wrapper restarts
 // it with exponential backoff (500 ms doubling to 30 s, reset after a successful restart). A restart resumes the
 // watch from the last resourceVersion, or re-lists when that is gone; the ListWatch then reports what changed
 // meanwhile (including deletions) as ordinary events.
@@ -139,7 +140,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   }
 
   private failed(err: unknown): void {
-    if (this.stopped) return; // stop() aborts the watch, which client-node 1.4 reports as an error
+    if (this.stopped) return; // stop() aborts the watch, which the ListWatch may report as an error
     this.errorInAttempt = true;
     this.lastError = apiErrorMessage(err);
     this.failingSinceMs ??= Date.now();

@@ -205,8 +205,12 @@ export function apiErrorMessage(e: unknown): string {
 export function isTransientApiError(e: unknown): boolean {
   const code = apiErrorCode(e);
   if (code !== undefined) return code >= 500 || code === 429;
-  const err = e as { name?: unknown; code?: unknown } | null;
-  return err?.name === "FetchError" || err?.name === "AbortError" || typeof err?.code === "string";
+  const err = e as { name?: unknown; code?: unknown; cause?: unknown; message?: unknown } | null;
+  if (err?.name === "FetchError" || err?.name === "AbortError" || typeof err?.code === "string") return true;
+  // client-node 2 uses Node's fetch (undici): a connection reset or refusal surfaces as
+  // `TypeError: fetch failed` (or `terminated` mid-body) with the socket error as its cause.
+  if (e instanceof TypeError && (err?.message === "fetch failed" || err?.message === "terminated")) return true;
+  return err?.cause !== undefined && err.cause !== e && isTransientApiError(err.cause);
 }
 
 /** Exponential backoff with jitter for the given (1-based) attempt: 50–100 % of min(max, initial·2^(n−1)). */
