@@ -26,6 +26,7 @@ export class Scheduler {
   private readonly clock: Clock;
   private readonly metrics?: Metrics;
   private readonly onDecision?: (pod: PodInfo, decision: Decision) => void;
+  private readonly listeners = new Set<(pod: PodInfo, decision: Decision) => void>();
 
   constructor(
     readonly engine: Engine,
@@ -37,6 +38,12 @@ export class Scheduler {
     this.clock = options.clock ?? Date.now;
     this.metrics = options.metrics;
     this.onDecision = options.onDecision;
+  }
+
+  /** Adds an observer of every decision (read-only views such as queue counters); returns its removal. */
+  addDecisionListener(fn: (pod: PodInfo, decision: Decision) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
   }
 
   now(): number {
@@ -84,6 +91,7 @@ export class Scheduler {
     }
     this.metrics?.observeDecision(decision, (performance.now() - started) / 1000, this.clock() - pod.createdAtMs);
     this.onDecision?.(pod, decision);
+    for (const fn of this.listeners) fn(pod, decision);
     return decision;
   }
 

@@ -5,54 +5,22 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   type FilterResponse,
-  Outcome,
   QueueState,
   type Reservation as ReservationMsg,
-  type Resources as ResourcesMsg,
   ReservationSchema,
-  ResourcesSchema,
   SparkSchedulerService,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import type { AppShape } from "../engine/app-shape.js";
-import { type Outcome as EngineOutcome, isSuccess } from "../engine/decision.js";
+import { isSuccess } from "../engine/decision.js";
 import { type PodInfo, podFromObject } from "../engine/model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots } from "../engine/reservation.js";
-import type { Resources } from "../engine/resources.js";
 import type { Scheduler } from "../kube/scheduler.js";
-
-const OUTCOMES: Record<EngineOutcome, Outcome> = {
-  success: Outcome.SUCCESS,
-  "success-already-bound": Outcome.SUCCESS_ALREADY_BOUND,
-  "success-rescheduled": Outcome.SUCCESS_RESCHEDULED,
-  "success-scheduled-extra-executor": Outcome.SUCCESS_SCHEDULED_EXTRA_EXECUTOR,
-  "failure-fit": Outcome.FAILURE_FIT,
-  "failure-earlier-driver": Outcome.FAILURE_EARLIER_DRIVER,
-  "failure-unbound": Outcome.FAILURE_UNBOUND,
-  "failure-non-spark-pod": Outcome.FAILURE_NON_SPARK_POD,
-  "failure-invalid": Outcome.FAILURE_INVALID,
-  "failure-not-ready": Outcome.FAILURE_NOT_READY,
-  "failure-internal": Outcome.FAILURE_INTERNAL,
-  "failure-no-reservation": Outcome.FAILURE_NO_RESERVATION,
-};
+import { type AdminV2Options, OUTCOMES, createAdminV2, required, resourcesFromMsg, resourcesMsg } from "./admin-v2.js";
+import { paginate } from "./pagination.js";
 
 const QUEUE_STATES = { waiting: QueueState.WAITING, admitted: QueueState.ADMITTED, scheduled: QueueState.SCHEDULED };
 
-export function resourcesMsg(r: Resources): ResourcesMsg {
-  return create(ResourcesSchema, { cpuMillis: BigInt(r.cpu), memoryBytes: BigInt(r.memory), gpus: BigInt(r.gpu) });
-}
-
-function resourcesFromMsg(m: ResourcesMsg | undefined, field: string): Resources {
-  if (!m) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-  const parts = [m.cpuMillis, m.memoryBytes, m.gpus];
-  if (parts.some((v) => v < 0n)) throw new ConnectError(`${field} must not be negative`, Code.InvalidArgument);
-  if (parts.some((v) => v > BigInt(Number.MAX_SAFE_INTEGER))) throw new ConnectError(`${field} is too large`, Code.InvalidArgument);
-  return { cpu: Number(m.cpuMillis), memory: Number(m.memoryBytes), gpu: Number(m.gpus) };
-}
-
-function required(value: string, field: string): string {
-  if (!value) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-  return value;
-}
+export { resourcesMsg };
 
 function podFromStruct(pod: JsonObject | undefined, field: string): PodInfo {
   if (!pod) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
@@ -63,12 +31,15 @@ function podFromStruct(pod: JsonObject | undefined, field: string): PodInfo {
   return podFromObject(pod);
 }
 
-export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSchedulerService> {
+export type ServiceOptions = AdminV2Options;
+
+export function createService(scheduler: Scheduler, options: ServiceOptions = {}): ServiceImpl<typeof SparkSchedulerService> {
   const engine = scheduler.engine;
 
   const toMsg = (r: Reservation): ReservationMsg => {
     const soft = engine.state.getSoft(r.namespace, r.appId);
     return create(ReservationSchema, {
+      name: `namespaces/${r.namespace}/reservations/${r.appId}`,
       namespace: r.namespace,
       appId: r.appId,
       driverPod: r.driverPod,
@@ -89,6 +60,7 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
       maxExtraExecutors: soft?.maxExtra ?? 0,
     });
   };
+  const v2 = createAdminV2(scheduler, toMsg, options);
 
   return {
     async filter(req): Promise<FilterResponse> {
@@ -116,7 +88,11 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
     },
 
     async listReservations(req) {
-      return { reservations: await scheduler.read(() => engine.listReservations(req.namespace || undefined).map(toMsg)) };
+      return scheduler.read(() => {
+        const all = engine.listReservations(req.namespace || undefined);
+        const page = paginate(all, (r) => `${r.namespace}/${r.appId}`, req.pageSize, req.pageToken, { defaultSize: 100, maxSize: 1000 }, req.namespace);
+        return { reservations: page.items.map(toMsg), nextPageToken: page.nextPageToken };
+      });
     },
 
     async getQueuePosition(req) {
@@ -128,7 +104,9 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
         throw new ConnectError(result.error, notFound ? Code.NotFound : Code.InvalidArgument);
       }
       const q = result.value;
+      const details = q.state === "waiting" ? await v2.queueDetails(namespace, podName) : { blockers: [] };
       return {
+        ...details,
         state: QUEUE_STATES[q.state],
         position: q.position,
         queueLength: q.queueLength,
@@ -174,5 +152,12 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
       const report = await scheduler.read(() => engine.simulate(driver, shape, req.nodeNames, scheduler.now()));
       return report;
     },
+
+    explainPod: (req) => v2.explainPod(req),
+    simulateBatch: (req) => v2.simulateBatch(req),
+    listQueues: (req) => v2.listQueues(req),
+    watchQueue: (req, ctx) => v2.watchQueue(req, ctx),
+    watchReservations: (req, ctx) => v2.watchReservations(req, ctx),
+    listNodes: (req) => v2.listNodes(req),
   };
 }

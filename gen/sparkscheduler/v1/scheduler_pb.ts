@@ -17,7 +17,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sparkscheduler/v1/scheduler.proto.
  */
 export const file_sparkscheduler_v1_scheduler: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGFya3NjaGVkdWxlci92MS9zY2hlZHVsZXIucHJvdG8SEXNwYXJrc2NoZWR1bGVyLnYxIkMKCVJlc291cmNlcxISCgpjcHVfbWlsbGlzGAEgASgDEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRncHVzGAMgASgDIkkKDUZpbHRlclJlcXVlc3QSJAoDcG9kGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgpub2RlX25hbWVzGAIgAygJIt4BCg5GaWx0ZXJSZXNwb25zZRIRCglub2RlX25hbWUYASABKAkSKwoHb3V0Y29tZRgCIAEoDjIaLnNwYXJrc2NoZWR1bGVyLnYxLk91dGNvbWUSDgoGcmVhc29uGAMgASgJEkgKDGZhaWxlZF9ub2RlcxgEIAMoCzIyLnNwYXJrc2NoZWR1bGVyLnYxLkZpbHRlclJlc3BvbnNlLkZhaWxlZE5vZGVzRW50cnkaMgoQRmFpbGVkTm9kZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFUdldFJlc2VydmF0aW9uUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDgoGYXBwX2lkGAIgASgJIk0KFkdldFJlc2VydmF0aW9uUmVzcG9uc2USMwoLcmVzZXJ2YXRpb24YASABKAsyHi5zcGFya3NjaGVkdWxlci52MS5SZXNlcnZhdGlvbiIsChdMaXN0UmVzZXJ2YXRpb25zUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiUAoYTGlzdFJlc2VydmF0aW9uc1Jlc3BvbnNlEjQKDHJlc2VydmF0aW9ucxgBIAMoCzIeLnNwYXJrc2NoZWR1bGVyLnYxLlJlc2VydmF0aW9uIuoBCgtSZXNlcnZhdGlvbhIRCgluYW1lc3BhY2UYASABKAkSDgoGYXBwX2lkGAIgASgJEhIKCmRyaXZlcl9wb2QYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFc2xvdHMYBSADKAsyFy5zcGFya3NjaGVkdWxlci52MS5TbG90Ei8KCnNvZnRfc2xvdHMYBiADKAsyGy5zcGFya3NjaGVkdWxlci52MS5Tb2Z0U2xvdBIbChNtYXhfZXh0cmFfZXhlY3V0b3JzGAcgASgFInAKBFNsb3QSDAoEbmFtZRgBIAEoCRIMCgRub2RlGAIgASgJEi8KCXJlc291cmNlcxgDIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcxILCgNwb2QYBCABKAkSDgoGYWN0aXZlGAUgASgIIlYKCFNvZnRTbG90EgsKA3BvZBgBIAEoCRIMCgRub2RlGAIgASgJEi8KCXJlc291cmNlcxgDIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcyI+ChdHZXRRdWV1ZVBvc2l0aW9uUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEAoIcG9kX25hbWUYAiABKAkiowIKGEdldFF1ZXVlUG9zaXRpb25SZXNwb25zZRIsCgVzdGF0ZRgBIAEoDjIdLnNwYXJrc2NoZWR1bGVyLnYxLlF1ZXVlU3RhdGUSEAoIcG9zaXRpb24YAiABKAUSFAoMcXVldWVfbGVuZ3RoGAMgASgFEhYKDmluc3RhbmNlX2dyb3VwGAQgASgJEiwKBWFoZWFkGAUgAygLMh0uc3BhcmtzY2hlZHVsZXIudjEuUXVldWVFbnRyeRIOCgZyZWFzb24YBiABKAkSEAoIZml0c19ub3cYByABKAgSMgoMYWhlYWRfZGVtYW5kGAggASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEhUKDWZpZm9fZW5mb3JjZWQYCSABKAgirQEKClF1ZXVlRW50cnkSEQoJbmFtZXNwYWNlGAEgASgJEhAKCHBvZF9uYW1lGAIgASgJEg4KBmFwcF9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgZkZW1hbmQYBSABKAsyHC5zcGFya3NjaGVkdWxlci52MS5SZXNvdXJjZXMSDAoEZml0cxgGIAEoCCLDAgoPU2ltdWxhdGVSZXF1ZXN0EiQKA3BvZBgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLAoGZHJpdmVyGAIgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEi4KCGV4ZWN1dG9yGAMgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEhYKDmV4ZWN1dG9yX2NvdW50GAQgASgFEksKDW5vZGVfc2VsZWN0b3IYBSADKAsyNC5zcGFya3NjaGVkdWxlci52MS5TaW11bGF0ZVJlcXVlc3QuTm9kZVNlbGVjdG9yRW50cnkSEgoKbm9kZV9uYW1lcxgGIAMoCRozChFOb2RlU2VsZWN0b3JFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIooBChBTaW11bGF0ZVJlc3BvbnNlEgwKBGZpdHMYASABKAgSEwoLZHJpdmVyX25vZGUYAiABKAkSFgoOZXhlY3V0b3Jfbm9kZXMYAyADKAkSDgoGcmVhc29uGAQgASgJEhoKEnBhY2tpbmdfZWZmaWNpZW5jeRgFIAEoARIPCgdiaW5wYWNrGAYgASgJKqQDCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABITCg9PVVRDT01FX1NVQ0NFU1MQARIhCh1PVVRDT01FX1NVQ0NFU1NfQUxSRUFEWV9CT1VORBACEh8KG09VVENPTUVfU1VDQ0VTU19SRVNDSEVEVUxFRBADEiwKKE9VVENPTUVfU1VDQ0VTU19TQ0hFRFVMRURfRVhUUkFfRVhFQ1VUT1IQBBIXChNPVVRDT01FX0ZBSUxVUkVfRklUEAUSIgoeT1VUQ09NRV9GQUlMVVJFX0VBUkxJRVJfRFJJVkVSEAYSGwoXT1VUQ09NRV9GQUlMVVJFX1VOQk9VTkQQBxIhCh1PVVRDT01FX0ZBSUxVUkVfTk9OX1NQQVJLX1BPRBAIEhsKF09VVENPTUVfRkFJTFVSRV9JTlZBTElEEAkSHQoZT1VUQ09NRV9GQUlMVVJFX05PVF9SRUFEWRAKEhwKGE9VVENPTUVfRkFJTFVSRV9JTlRFUk5BTBALEiIKHk9VVENPTUVfRkFJTFVSRV9OT19SRVNFUlZBVElPThAMKncKClF1ZXVlU3RhdGUSGwoXUVVFVUVfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNRVUVVRV9TVEFURV9XQUlUSU5HEAESGAoUUVVFVUVfU1RBVEVfQURNSVRURUQQAhIZChVRVUVVRV9TVEFURV9TQ0hFRFVMRUQQAzL8AwoVU3BhcmtTY2hlZHVsZXJTZXJ2aWNlEk0KBkZpbHRlchIgLnNwYXJrc2NoZWR1bGVyLnYxLkZpbHRlclJlcXVlc3QaIS5zcGFya3NjaGVkdWxlci52MS5GaWx0ZXJSZXNwb25zZRJlCg5HZXRSZXNlcnZhdGlvbhIoLnNwYXJrc2NoZWR1bGVyLnYxLkdldFJlc2VydmF0aW9uUmVxdWVzdBopLnNwYXJrc2NoZWR1bGVyLnYxLkdldFJlc2VydmF0aW9uUmVzcG9uc2USawoQTGlzdFJlc2VydmF0aW9ucxIqLnNwYXJrc2NoZWR1bGVyLnYxLkxpc3RSZXNlcnZhdGlvbnNSZXF1ZXN0Gisuc3BhcmtzY2hlZHVsZXIudjEuTGlzdFJlc2VydmF0aW9uc1Jlc3BvbnNlEmsKEEdldFF1ZXVlUG9zaXRpb24SKi5zcGFya3NjaGVkdWxlci52MS5HZXRRdWV1ZVBvc2l0aW9uUmVxdWVzdBorLnNwYXJrc2NoZWR1bGVyLnYxLkdldFF1ZXVlUG9zaXRpb25SZXNwb25zZRJTCghTaW11bGF0ZRIiLnNwYXJrc2NoZWR1bGVyLnYxLlNpbXVsYXRlUmVxdWVzdBojLnNwYXJrc2NoZWR1bGVyLnYxLlNpbXVsYXRlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiFzcGFya3NjaGVkdWxlci92MS9zY2hlZHVsZXIucHJvdG8SEXNwYXJrc2NoZWR1bGVyLnYxIkMKCVJlc291cmNlcxISCgpjcHVfbWlsbGlzGAEgASgDEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRncHVzGAMgASgDIkkKDUZpbHRlclJlcXVlc3QSJAoDcG9kGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgpub2RlX25hbWVzGAIgAygJIt4BCg5GaWx0ZXJSZXNwb25zZRIRCglub2RlX25hbWUYASABKAkSKwoHb3V0Y29tZRgCIAEoDjIaLnNwYXJrc2NoZWR1bGVyLnYxLk91dGNvbWUSDgoGcmVhc29uGAMgASgJEkgKDGZhaWxlZF9ub2RlcxgEIAMoCzIyLnNwYXJrc2NoZWR1bGVyLnYxLkZpbHRlclJlc3BvbnNlLkZhaWxlZE5vZGVzRW50cnkaMgoQRmFpbGVkTm9kZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjoKFUdldFJlc2VydmF0aW9uUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDgoGYXBwX2lkGAIgASgJIk0KFkdldFJlc2VydmF0aW9uUmVzcG9uc2USMwoLcmVzZXJ2YXRpb24YASABKAsyHi5zcGFya3NjaGVkdWxlci52MS5SZXNlcnZhdGlvbiJTChdMaXN0UmVzZXJ2YXRpb25zUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaQoYTGlzdFJlc2VydmF0aW9uc1Jlc3BvbnNlEjQKDHJlc2VydmF0aW9ucxgBIAMoCzIeLnNwYXJrc2NoZWR1bGVyLnYxLlJlc2VydmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL4AQoLUmVzZXJ2YXRpb24SEQoJbmFtZXNwYWNlGAEgASgJEg4KBmFwcF9pZBgCIAEoCRISCgpkcml2ZXJfcG9kGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXNsb3RzGAUgAygLMhcuc3BhcmtzY2hlZHVsZXIudjEuU2xvdBIvCgpzb2Z0X3Nsb3RzGAYgAygLMhsuc3BhcmtzY2hlZHVsZXIudjEuU29mdFNsb3QSGwoTbWF4X2V4dHJhX2V4ZWN1dG9ycxgHIAEoBRIMCgRuYW1lGAggASgJInAKBFNsb3QSDAoEbmFtZRgBIAEoCRIMCgRub2RlGAIgASgJEi8KCXJlc291cmNlcxgDIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcxILCgNwb2QYBCABKAkSDgoGYWN0aXZlGAUgASgIIlYKCFNvZnRTbG90EgsKA3BvZBgBIAEoCRIMCgRub2RlGAIgASgJEi8KCXJlc291cmNlcxgDIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcyI+ChdHZXRRdWV1ZVBvc2l0aW9uUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEAoIcG9kX25hbWUYAiABKAkihwMKGEdldFF1ZXVlUG9zaXRpb25SZXNwb25zZRIsCgVzdGF0ZRgBIAEoDjIdLnNwYXJrc2NoZWR1bGVyLnYxLlF1ZXVlU3RhdGUSEAoIcG9zaXRpb24YAiABKAUSFAoMcXVldWVfbGVuZ3RoGAMgASgFEhYKDmluc3RhbmNlX2dyb3VwGAQgASgJEiwKBWFoZWFkGAUgAygLMh0uc3BhcmtzY2hlZHVsZXIudjEuUXVldWVFbnRyeRIOCgZyZWFzb24YBiABKAkSEAoIZml0c19ub3cYByABKAgSMgoMYWhlYWRfZGVtYW5kGAggASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEhUKDWZpZm9fZW5mb3JjZWQYCSABKAgSLwoJc2hvcnRmYWxsGAogASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuU2hvcnRmYWxsEjEKCGJsb2NrZXJzGAsgAygLMh8uc3BhcmtzY2hlZHVsZXIudjEuUXVldWVCbG9ja2VyIq0BCgpRdWV1ZUVudHJ5EhEKCW5hbWVzcGFjZRgBIAEoCRIQCghwb2RfbmFtZRgCIAEoCRIOCgZhcHBfaWQYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoGZGVtYW5kGAUgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEgwKBGZpdHMYBiABKAgiwwIKD1NpbXVsYXRlUmVxdWVzdBIkCgNwb2QYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiwKBmRyaXZlchgCIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcxIuCghleGVjdXRvchgDIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcxIWCg5leGVjdXRvcl9jb3VudBgEIAEoBRJLCg1ub2RlX3NlbGVjdG9yGAUgAygLMjQuc3BhcmtzY2hlZHVsZXIudjEuU2ltdWxhdGVSZXF1ZXN0Lk5vZGVTZWxlY3RvckVudHJ5EhIKCm5vZGVfbmFtZXMYBiADKAkaMwoRTm9kZVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKKAQoQU2ltdWxhdGVSZXNwb25zZRIMCgRmaXRzGAEgASgIEhMKC2RyaXZlcl9ub2RlGAIgASgJEhYKDmV4ZWN1dG9yX25vZGVzGAMgAygJEg4KBnJlYXNvbhgEIAEoCRIaChJwYWNraW5nX2VmZmljaWVuY3kYBSABKAESDwoHYmlucGFjaxgGIAEoCSI4ChFFeHBsYWluUG9kUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEAoIcG9kX25hbWUYAiABKAkiggMKEkV4cGxhaW5Qb2RSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSDgoGYXBwX2lkGAMgASgJEhYKDmluc3RhbmNlX2dyb3VwGAQgASgJEisKB291dGNvbWUYBSABKA4yGi5zcGFya3NjaGVkdWxlci52MS5PdXRjb21lEhEKCW5vZGVfbmFtZRgGIAEoCRIOCgZyZWFzb24YByABKAkSMQoLbm9kZV9ncm91cHMYCCADKAsyHC5zcGFya3NjaGVkdWxlci52MS5Ob2RlR3JvdXASLwoJc2hvcnRmYWxsGAkgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuU2hvcnRmYWxsEjEKCGJsb2NrZXJzGAogAygLMh8uc3BhcmtzY2hlZHVsZXIudjEuUXVldWVCbG9ja2VyEhYKDnF1ZXVlX3Bvc2l0aW9uGAsgASgFEhQKDHF1ZXVlX2xlbmd0aBgMIAEoBRITCgt0b3RhbF9ub2RlcxgNIAEoBSKqAQoJTm9kZUdyb3VwEi8KB3ZlcmRpY3QYASABKA4yHi5zcGFya3NjaGVkdWxlci52MS5Ob2RlVmVyZGljdBIOCgZyZWFzb24YAiABKAkSEgoKbm9kZV9jb3VudBgDIAEoBRIUCgxzYW1wbGVfbm9kZXMYBCADKAkSMgoMbGFyZ2VzdF9mcmVlGAUgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzIooDCglTaG9ydGZhbGwSDAoEZml0cxgBIAEoCBIsCgZkZW1hbmQYAiABKAsyHC5zcGFya3NjaGVkdWxlci52MS5SZXNvdXJjZXMSKgoEZnJlZRgDIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlcxItCgdtaXNzaW5nGAQgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEjcKCXJlc291cmNlcxgFIAMoCzIkLnNwYXJrc2NoZWR1bGVyLnYxLlJlc291cmNlU2hvcnRmYWxsEhoKEmV4ZWN1dG9yc19yZXF1aXJlZBgGIAEoBRIbChNleGVjdXRvcnNfcGxhY2VhYmxlGAcgASgFEhMKC2RyaXZlcl9maXRzGAggASgIEjYKDGNsb3Nlc3Rfem9uZRgJIAEoCzIgLnNwYXJrc2NoZWR1bGVyLnYxLlpvbmVTaG9ydGZhbGwSFgoOZWxpZ2libGVfbm9kZXMYCiABKAUSDwoHc3VtbWFyeRgLIAEoCSJyChFSZXNvdXJjZVNob3J0ZmFsbBIQCghyZXNvdXJjZRgBIAEoCRIPCgdtaXNzaW5nGAIgASgDEhMKC25vZGVzX3Nob3J0GAMgASgFEhQKDGxhcmdlc3RfZnJlZRgEIAEoAxIPCgdwZXJfcG9kGAUgASgDIqoBCg1ab25lU2hvcnRmYWxsEgwKBHpvbmUYASABKAkSGwoTZXhlY3V0b3JzX3BsYWNlYWJsZRgCIAEoBRITCgtkcml2ZXJfZml0cxgDIAEoCBIqCgRmcmVlGAQgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEi0KB21pc3NpbmcYBSABKAsyHC5zcGFya3NjaGVkdWxlci52MS5SZXNvdXJjZXMifwoMUXVldWVCbG9ja2VyEiwKBWVudHJ5GAEgASgLMh0uc3BhcmtzY2hlZHVsZXIudjEuUXVldWVFbnRyeRIQCghibG9ja2luZxgCIAEoCBIvCglzaG9ydGZhbGwYAyABKAsyHC5zcGFya3NjaGVkdWxlci52MS5TaG9ydGZhbGwiVQoUU2ltdWxhdGVCYXRjaFJlcXVlc3QSPQoMYXBwbGljYXRpb25zGAEgAygLMicuc3BhcmtzY2hlZHVsZXIudjEuU2ltdWxhdGVkQXBwbGljYXRpb24iiAEKEEFwcGxpY2F0aW9uU2hhcGUSLAoGZHJpdmVyGAEgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEi4KCGV4ZWN1dG9yGAIgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEhYKDmV4ZWN1dG9yX2NvdW50GAMgASgFIv8CChRTaW11bGF0ZWRBcHBsaWNhdGlvbhIMCgRuYW1lGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRI0CgVzaGFwZRgDIAEoCzIjLnNwYXJrc2NoZWR1bGVyLnYxLkFwcGxpY2F0aW9uU2hhcGVIABItCgpkcml2ZXJfcG9kGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEgAEhoKEHNwYXJrX3Byb3BlcnRpZXMYBSABKAlIABI0ChFzcGFya19hcHBsaWNhdGlvbhgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABJQCg1ub2RlX3NlbGVjdG9yGAcgAygLMjkuc3BhcmtzY2hlZHVsZXIudjEuU2ltdWxhdGVkQXBwbGljYXRpb24uTm9kZVNlbGVjdG9yRW50cnkaMwoRTm9kZVNlbGVjdG9yRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UidQoVU2ltdWxhdGVCYXRjaFJlc3BvbnNlEjQKB3Jlc3VsdHMYASADKAsyIy5zcGFya3NjaGVkdWxlci52MS5TaW11bGF0ZWRPdXRjb21lEg8KB2JpbnBhY2sYAiABKAkSFQoNZmlmb19lbmZvcmNlZBgDIAEoCCKqAgoQU2ltdWxhdGVkT3V0Y29tZRIMCgRuYW1lGAEgASgJEhAKCGFkbWl0dGVkGAIgASgIEhMKC2RyaXZlcl9ub2RlGAMgASgJEhYKDmV4ZWN1dG9yX25vZGVzGAQgAygJEhYKDmluc3RhbmNlX2dyb3VwGAUgASgJEhYKDnF1ZXVlX3Bvc2l0aW9uGAYgASgFEg4KBmJsb2NrcxgHIAMoCRIaChJmaXRzX2VtcHR5X2NsdXN0ZXIYCCABKAgSDgoGcmVhc29uGAkgASgJEi8KCXNob3J0ZmFsbBgKIAEoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLlNob3J0ZmFsbBIsCgZkZW1hbmQYCyABKAsyHC5zcGFya3NjaGVkdWxlci52MS5SZXNvdXJjZXMiOgoRTGlzdFF1ZXVlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXgoSTGlzdFF1ZXVlc1Jlc3BvbnNlEi8KBnF1ZXVlcxgBIAMoCzIfLnNwYXJrc2NoZWR1bGVyLnYxLlF1ZXVlU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkivgIKDFF1ZXVlU3VtbWFyeRIMCgRuYW1lGAEgASgJEhYKDmluc3RhbmNlX2dyb3VwGAIgASgJEg4KBmxlbmd0aBgDIAEoBRI1ChFvbGRlc3RfY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSb2xkZXN0X2FnZV9zZWNvbmRzGAUgASgDEisKBGhlYWQYBiABKAsyHS5zcGFya3NjaGVkdWxlci52MS5RdWV1ZUVudHJ5EhMKC2hlYWRfcmVhc29uGAcgASgJEjQKDmhlYWRfc2hvcnRmYWxsGAggASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuU2hvcnRmYWxsEhYKDmFkbWl0dGVkX2NvdW50GAkgASgDEhUKDXJlZnVzZWRfY291bnQYCiABKAMiLAoRV2F0Y2hRdWV1ZVJlcXVlc3QSFwoPaW5zdGFuY2VfZ3JvdXBzGAEgAygJInIKEldhdGNoUXVldWVSZXNwb25zZRIrCgR0eXBlGAEgASgOMh0uc3BhcmtzY2hlZHVsZXIudjEuQ2hhbmdlVHlwZRIvCgZkcml2ZXIYAiABKAsyHy5zcGFya3NjaGVkdWxlci52MS5RdWV1ZWREcml2ZXIilgEKDFF1ZXVlZERyaXZlchIMCgRuYW1lGAEgASgJEiwKBWVudHJ5GAIgASgLMh0uc3BhcmtzY2hlZHVsZXIudjEuUXVldWVFbnRyeRIWCg5pbnN0YW5jZV9ncm91cBgDIAEoCRIQCghwb3NpdGlvbhgEIAEoBRIOCgZyZWFzb24YBSABKAkSEAoIYmxvY2tpbmcYBiABKAgiLQoYV2F0Y2hSZXNlcnZhdGlvbnNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJ9ChlXYXRjaFJlc2VydmF0aW9uc1Jlc3BvbnNlEisKBHR5cGUYASABKA4yHS5zcGFya3NjaGVkdWxlci52MS5DaGFuZ2VUeXBlEjMKC3Jlc2VydmF0aW9uGAIgASgLMh4uc3BhcmtzY2hlZHVsZXIudjEuUmVzZXJ2YXRpb24iOQoQTGlzdE5vZGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJZChFMaXN0Tm9kZXNSZXNwb25zZRIrCgVub2RlcxgBIAMoCzIcLnNwYXJrc2NoZWR1bGVyLnYxLk5vZGVVc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkipgIKCU5vZGVVc2FnZRIMCgRuYW1lGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRIMCgR6b25lGAMgASgJEhYKDmluc3RhbmNlX2dyb3VwGAQgASgJEjEKC2FsbG9jYXRhYmxlGAUgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEi4KCHJlc2VydmVkGAYgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEi4KCG92ZXJoZWFkGAcgASgLMhwuc3BhcmtzY2hlZHVsZXIudjEuUmVzb3VyY2VzEioKBGZyZWUYCCABKAsyHC5zcGFya3NjaGVkdWxlci52MS5SZXNvdXJjZXMSEwoLc2NoZWR1bGFibGUYCSABKAgqpAMKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfU1VDQ0VTUxABEiEKHU9VVENPTUVfU1VDQ0VTU19BTFJFQURZX0JPVU5EEAISHwobT1VUQ09NRV9TVUNDRVNTX1JFU0NIRURVTEVEEAMSLAooT1VUQ09NRV9TVUNDRVNTX1NDSEVEVUxFRF9FWFRSQV9FWEVDVVRPUhAEEhcKE09VVENPTUVfRkFJTFVSRV9GSVQQBRIiCh5PVVRDT01FX0ZBSUxVUkVfRUFSTElFUl9EUklWRVIQBhIbChdPVVRDT01FX0ZBSUxVUkVfVU5CT1VORBAHEiEKHU9VVENPTUVfRkFJTFVSRV9OT05fU1BBUktfUE9EEAgSGwoXT1VUQ09NRV9GQUlMVVJFX0lOVkFMSUQQCRIdChlPVVRDT01FX0ZBSUxVUkVfTk9UX1JFQURZEAoSHAoYT1VUQ09NRV9GQUlMVVJFX0lOVEVSTkFMEAsSIgoeT1VUQ09NRV9GQUlMVVJFX05PX1JFU0VSVkFUSU9OEAwqdwoKUXVldWVTdGF0ZRIbChdRVUVVRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1FVRVVFX1NUQVRFX1dBSVRJTkcQARIYChRRVUVVRV9TVEFURV9BRE1JVFRFRBACEhkKFVFVRVVFX1NUQVRFX1NDSEVEVUxFRBADKoABCgtOb2RlVmVyZGljdBIcChhOT0RFX1ZFUkRJQ1RfVU5TUEVDSUZJRUQQABIdChlOT0RFX1ZFUkRJQ1RfTk9UX0VMSUdJQkxFEAESHQoZTk9ERV9WRVJESUNUX0lOU1VGRklDSUVOVBACEhUKEU5PREVfVkVSRElDVF9GSVRTEAMqiwEKCkNoYW5nZVR5cGUSGwoXQ0hBTkdFX1RZUEVfVU5TUEVDSUZJRUQQABIVChFDSEFOR0VfVFlQRV9BRERFRBABEhgKFENIQU5HRV9UWVBFX01PRElGSUVEEAISFwoTQ0hBTkdFX1RZUEVfUkVNT1ZFRBADEhYKEkNIQU5HRV9UWVBFX1NZTkNFRBAEMr0IChVTcGFya1NjaGVkdWxlclNlcnZpY2USTQoGRmlsdGVyEiAuc3BhcmtzY2hlZHVsZXIudjEuRmlsdGVyUmVxdWVzdBohLnNwYXJrc2NoZWR1bGVyLnYxLkZpbHRlclJlc3BvbnNlEmUKDkdldFJlc2VydmF0aW9uEiguc3BhcmtzY2hlZHVsZXIudjEuR2V0UmVzZXJ2YXRpb25SZXF1ZXN0Gikuc3BhcmtzY2hlZHVsZXIudjEuR2V0UmVzZXJ2YXRpb25SZXNwb25zZRJrChBMaXN0UmVzZXJ2YXRpb25zEiouc3BhcmtzY2hlZHVsZXIudjEuTGlzdFJlc2VydmF0aW9uc1JlcXVlc3QaKy5zcGFya3NjaGVkdWxlci52MS5MaXN0UmVzZXJ2YXRpb25zUmVzcG9uc2USawoQR2V0UXVldWVQb3NpdGlvbhIqLnNwYXJrc2NoZWR1bGVyLnYxLkdldFF1ZXVlUG9zaXRpb25SZXF1ZXN0Gisuc3BhcmtzY2hlZHVsZXIudjEuR2V0UXVldWVQb3NpdGlvblJlc3BvbnNlElMKCFNpbXVsYXRlEiIuc3BhcmtzY2hlZHVsZXIudjEuU2ltdWxhdGVSZXF1ZXN0GiMuc3BhcmtzY2hlZHVsZXIudjEuU2ltdWxhdGVSZXNwb25zZRJZCgpFeHBsYWluUG9kEiQuc3BhcmtzY2hlZHVsZXIudjEuRXhwbGFpblBvZFJlcXVlc3QaJS5zcGFya3NjaGVkdWxlci52MS5FeHBsYWluUG9kUmVzcG9uc2USYgoNU2ltdWxhdGVCYXRjaBInLnNwYXJrc2NoZWR1bGVyLnYxLlNpbXVsYXRlQmF0Y2hSZXF1ZXN0Giguc3BhcmtzY2hlZHVsZXIudjEuU2ltdWxhdGVCYXRjaFJlc3BvbnNlElkKCkxpc3RRdWV1ZXMSJC5zcGFya3NjaGVkdWxlci52MS5MaXN0UXVldWVzUmVxdWVzdBolLnNwYXJrc2NoZWR1bGVyLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJbCgpXYXRjaFF1ZXVlEiQuc3BhcmtzY2hlZHVsZXIudjEuV2F0Y2hRdWV1ZVJlcXVlc3QaJS5zcGFya3NjaGVkdWxlci52MS5XYXRjaFF1ZXVlUmVzcG9uc2UwARJwChFXYXRjaFJlc2VydmF0aW9ucxIrLnNwYXJrc2NoZWR1bGVyLnYxLldhdGNoUmVzZXJ2YXRpb25zUmVxdWVzdBosLnNwYXJrc2NoZWR1bGVyLnYxLldhdGNoUmVzZXJ2YXRpb25zUmVzcG9uc2UwARJWCglMaXN0Tm9kZXMSIy5zcGFya3NjaGVkdWxlci52MS5MaXN0Tm9kZXNSZXF1ZXN0GiQuc3BhcmtzY2hlZHVsZXIudjEuTGlzdE5vZGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Resources in the three dimensions the scheduler models.
@@ -185,6 +185,20 @@ export type ListReservationsRequest = Message<"sparkscheduler.v1.ListReservation
    * @generated from field: string namespace = 1;
    */
   namespace: string;
+
+  /**
+   * Maximum number of reservations to return; 0 means 100, larger values are capped at 1000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of a previous call with the same namespace; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -206,6 +220,13 @@ export type ListReservationsResponse = Message<"sparkscheduler.v1.ListReservatio
    * @generated from field: repeated sparkscheduler.v1.Reservation reservations = 1;
    */
   reservations: Reservation[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -270,6 +291,13 @@ export type Reservation = Message<"sparkscheduler.v1.Reservation"> & {
    * @generated from field: int32 max_extra_executors = 7;
    */
   maxExtraExecutors: number;
+
+  /**
+   * Resource name: `namespaces/{namespace}/reservations/{app_id}`.
+   *
+   * @generated from field: string name = 8;
+   */
+  name: string;
 };
 
 /**
@@ -462,6 +490,21 @@ export type GetQueuePositionResponse = Message<"sparkscheduler.v1.GetQueuePositi
    * @generated from field: bool fifo_enforced = 9;
    */
   fifoEnforced: boolean;
+
+  /**
+   * The application's shortfall per resource against what the drivers ahead leave (the structured form of
+   * `reason`); unset when the driver is not waiting or its shape is invalid.
+   *
+   * @generated from field: sparkscheduler.v1.Shortfall shortfall = 10;
+   */
+  shortfall?: Shortfall | undefined;
+
+  /**
+   * With FIFO: the earlier drivers that do not fit, oldest first (the blocker chain; at most 20).
+   *
+   * @generated from field: repeated sparkscheduler.v1.QueueBlocker blockers = 11;
+   */
+  blockers: QueueBlocker[];
 };
 
 /**
@@ -641,6 +684,1108 @@ export const SimulateResponseSchema: GenMessage<SimulateResponse> = /*@__PURE__*
   messageDesc(file_sparkscheduler_v1_scheduler, 14);
 
 /**
+ * Identifies a Spark pod.
+ *
+ * @generated from message sparkscheduler.v1.ExplainPodRequest
+ */
+export type ExplainPodRequest = Message<"sparkscheduler.v1.ExplainPodRequest"> & {
+  /**
+   * Namespace of the pod. Required.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * Name of the driver or executor pod. Required.
+   *
+   * @generated from field: string pod_name = 2;
+   */
+  podName: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ExplainPodRequest.
+ * Use `create(ExplainPodRequestSchema)` to create a new message.
+ */
+export const ExplainPodRequestSchema: GenMessage<ExplainPodRequest> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 15);
+
+/**
+ * Why a pod waits, or where it would go.
+ *
+ * @generated from message sparkscheduler.v1.ExplainPodResponse
+ */
+export type ExplainPodResponse = Message<"sparkscheduler.v1.ExplainPodResponse"> & {
+  /**
+   * Resource name of the pod: `namespaces/{namespace}/pods/{pod_name}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * `driver` or `executor`.
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * Application id.
+   *
+   * @generated from field: string app_id = 3;
+   */
+  appId: string;
+
+  /**
+   * Instance group of the application ("" when it has none).
+   *
+   * @generated from field: string instance_group = 4;
+   */
+  instanceGroup: string;
+
+  /**
+   * The decision the engine would take now if kube-scheduler offered every node.
+   *
+   * @generated from field: sparkscheduler.v1.Outcome outcome = 5;
+   */
+  outcome: Outcome;
+
+  /**
+   * The node it would go to (success outcomes only).
+   *
+   * @generated from field: string node_name = 6;
+   */
+  nodeName: string;
+
+  /**
+   * The decision's reason, as Filter would give it; on success a short description.
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * Every node's verdict for this pod, grouped by reason, largest group first (at most 12 groups; the
+   * rest are summed in a last "other reasons" group). Capacity verdicts are against the current free
+   * capacity (allocatable − reservations − overhead). Empty when the pod needs no placement (already bound).
+   *
+   * @generated from field: repeated sparkscheduler.v1.NodeGroup node_groups = 8;
+   */
+  nodeGroups: NodeGroup[];
+
+  /**
+   * The shortfall of the application (driver: driver + minimum executors; executor: one executor), against
+   * what the drivers ahead leave when FIFO is on. Unset when nothing needs to be placed.
+   *
+   * @generated from field: sparkscheduler.v1.Shortfall shortfall = 9;
+   */
+  shortfall?: Shortfall | undefined;
+
+  /**
+   * With FIFO (drivers only): the earlier drivers of its queue that do not fit, oldest first (at most 20).
+   *
+   * @generated from field: repeated sparkscheduler.v1.QueueBlocker blockers = 10;
+   */
+  blockers: QueueBlocker[];
+
+  /**
+   * Drivers: 1-based position in its instance group's queue; 0 when not waiting.
+   *
+   * @generated from field: int32 queue_position = 11;
+   */
+  queuePosition: number;
+
+  /**
+   * Drivers: number of pending drivers in its queue.
+   *
+   * @generated from field: int32 queue_length = 12;
+   */
+  queueLength: number;
+
+  /**
+   * Number of nodes known to the scheduler.
+   *
+   * @generated from field: int32 total_nodes = 13;
+   */
+  totalNodes: number;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ExplainPodResponse.
+ * Use `create(ExplainPodResponseSchema)` to create a new message.
+ */
+export const ExplainPodResponseSchema: GenMessage<ExplainPodResponse> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 16);
+
+/**
+ * Nodes with the same verdict and reason.
+ *
+ * @generated from message sparkscheduler.v1.NodeGroup
+ */
+export type NodeGroup = Message<"sparkscheduler.v1.NodeGroup"> & {
+  /**
+   * The kind of verdict.
+   *
+   * @generated from field: sparkscheduler.v1.NodeVerdict verdict = 1;
+   */
+  verdict: NodeVerdict;
+
+  /**
+   * Human-readable reason shared by the nodes, e.g. "not eligible: node has taint gpu=true:NoSchedule
+   * that the pod does not tolerate" or "insufficient memory for one executor (16Gi)".
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * How many nodes are in the group.
+   *
+   * @generated from field: int32 node_count = 3;
+   */
+  nodeCount: number;
+
+  /**
+   * Up to five of them, in name order.
+   *
+   * @generated from field: repeated string sample_nodes = 4;
+   */
+  sampleNodes: string[];
+
+  /**
+   * Largest free amount per resource among the group's nodes (each resource on its own); unset for
+   * NOT_ELIGIBLE.
+   *
+   * @generated from field: sparkscheduler.v1.Resources largest_free = 5;
+   */
+  largestFree?: Resources | undefined;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.NodeGroup.
+ * Use `create(NodeGroupSchema)` to create a new message.
+ */
+export const NodeGroupSchema: GenMessage<NodeGroup> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 17);
+
+/**
+ * How far an application is from fitting.
+ *
+ * @generated from message sparkscheduler.v1.Shortfall
+ */
+export type Shortfall = Message<"sparkscheduler.v1.Shortfall"> & {
+  /**
+   * Whether the application fits (driver and all minimum executors placed by the configured packer).
+   *
+   * @generated from field: bool fits = 1;
+   */
+  fits: boolean;
+
+  /**
+   * Total request: driver + minimum executors (or one executor for an executor pod).
+   *
+   * @generated from field: sparkscheduler.v1.Resources demand = 2;
+   */
+  demand?: Resources | undefined;
+
+  /**
+   * Free capacity summed over the eligible nodes (negative free counts as 0).
+   *
+   * @generated from field: sparkscheduler.v1.Resources free = 3;
+   */
+  free?: Resources | undefined;
+
+  /**
+   * What the free total lacks, per resource: max(0, demand − free). Zero everywhere does not mean it fits:
+   * capacity may be fragmented across nodes.
+   *
+   * @generated from field: sparkscheduler.v1.Resources missing = 4;
+   */
+  missing?: Resources | undefined;
+
+  /**
+   * Per resource the application requests: how many eligible nodes cannot hold one pod of it.
+   *
+   * @generated from field: repeated sparkscheduler.v1.ResourceShortfall resources = 5;
+   */
+  resources: ResourceShortfall[];
+
+  /**
+   * Minimum executors the application needs.
+   *
+   * @generated from field: int32 executors_required = 6;
+   */
+  executorsRequired: number;
+
+  /**
+   * How many executors the eligible nodes could hold next to the driver (each node on its own, driver on
+   * the node where it costs the fewest executor spots); capped at `executors_required`.
+   *
+   * @generated from field: int32 executors_placeable = 7;
+   */
+  executorsPlaceable: number;
+
+  /**
+   * Whether some eligible node has room for the driver.
+   *
+   * @generated from field: bool driver_fits = 8;
+   */
+  driverFits: boolean;
+
+  /**
+   * The zone where the application comes closest to fitting (most executors next to a driver, then least
+   * memory missing); unset when no node is eligible.
+   *
+   * @generated from field: sparkscheduler.v1.ZoneShortfall closest_zone = 9;
+   */
+  closestZone?: ZoneShortfall | undefined;
+
+  /**
+   * Number of eligible nodes.
+   *
+   * @generated from field: int32 eligible_nodes = 10;
+   */
+  eligibleNodes: number;
+
+  /**
+   * One-line human-readable summary.
+   *
+   * @generated from field: string summary = 11;
+   */
+  summary: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.Shortfall.
+ * Use `create(ShortfallSchema)` to create a new message.
+ */
+export const ShortfallSchema: GenMessage<Shortfall> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 18);
+
+/**
+ * One resource's side of a shortfall.
+ *
+ * @generated from message sparkscheduler.v1.ResourceShortfall
+ */
+export type ResourceShortfall = Message<"sparkscheduler.v1.ResourceShortfall"> & {
+  /**
+   * `cpu`, `memory` or `nvidia.com/gpu`.
+   *
+   * @generated from field: string resource = 1;
+   */
+  resource: string;
+
+  /**
+   * Missing amount (millicores, bytes or devices): max(0, demand − free).
+   *
+   * @generated from field: int64 missing = 2;
+   */
+  missing: bigint;
+
+  /**
+   * Eligible nodes whose free amount is below one pod's request (`per_pod`).
+   *
+   * @generated from field: int32 nodes_short = 3;
+   */
+  nodesShort: number;
+
+  /**
+   * Largest free amount on one eligible node.
+   *
+   * @generated from field: int64 largest_free = 4;
+   */
+  largestFree: bigint;
+
+  /**
+   * Request of one executor (or of the driver when there are no executors).
+   *
+   * @generated from field: int64 per_pod = 5;
+   */
+  perPod: bigint;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ResourceShortfall.
+ * Use `create(ResourceShortfallSchema)` to create a new message.
+ */
+export const ResourceShortfallSchema: GenMessage<ResourceShortfall> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 19);
+
+/**
+ * A shortfall within one zone.
+ *
+ * @generated from message sparkscheduler.v1.ZoneShortfall
+ */
+export type ZoneShortfall = Message<"sparkscheduler.v1.ZoneShortfall"> & {
+  /**
+   * Zone label value ("default" for nodes without one).
+   *
+   * @generated from field: string zone = 1;
+   */
+  zone: string;
+
+  /**
+   * Executors that zone could hold next to the driver (capped at the required count).
+   *
+   * @generated from field: int32 executors_placeable = 2;
+   */
+  executorsPlaceable: number;
+
+  /**
+   * Whether a node of the zone has room for the driver.
+   *
+   * @generated from field: bool driver_fits = 3;
+   */
+  driverFits: boolean;
+
+  /**
+   * Free capacity summed over the zone's eligible nodes.
+   *
+   * @generated from field: sparkscheduler.v1.Resources free = 4;
+   */
+  free?: Resources | undefined;
+
+  /**
+   * max(0, demand − free) within the zone.
+   *
+   * @generated from field: sparkscheduler.v1.Resources missing = 5;
+   */
+  missing?: Resources | undefined;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ZoneShortfall.
+ * Use `create(ZoneShortfallSchema)` to create a new message.
+ */
+export const ZoneShortfallSchema: GenMessage<ZoneShortfall> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 20);
+
+/**
+ * An earlier driver that does not fit.
+ *
+ * @generated from message sparkscheduler.v1.QueueBlocker
+ */
+export type QueueBlocker = Message<"sparkscheduler.v1.QueueBlocker"> & {
+  /**
+   * The driver.
+   *
+   * @generated from field: sparkscheduler.v1.QueueEntry entry = 1;
+   */
+  entry?: QueueEntry | undefined;
+
+  /**
+   * True when it is older than its instance group's enforce-after age, so it blocks every driver behind it.
+   *
+   * @generated from field: bool blocking = 2;
+   */
+  blocking: boolean;
+
+  /**
+   * Its own shortfall against what the drivers before it leave.
+   *
+   * @generated from field: sparkscheduler.v1.Shortfall shortfall = 3;
+   */
+  shortfall?: Shortfall | undefined;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.QueueBlocker.
+ * Use `create(QueueBlockerSchema)` to create a new message.
+ */
+export const QueueBlockerSchema: GenMessage<QueueBlocker> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 21);
+
+/**
+ * A batch of hypothetical applications.
+ *
+ * @generated from message sparkscheduler.v1.SimulateBatchRequest
+ */
+export type SimulateBatchRequest = Message<"sparkscheduler.v1.SimulateBatchRequest"> & {
+  /**
+   * The applications, in submission order (1 to 100).
+   *
+   * @generated from field: repeated sparkscheduler.v1.SimulatedApplication applications = 1;
+   */
+  applications: SimulatedApplication[];
+};
+
+/**
+ * Describes the message sparkscheduler.v1.SimulateBatchRequest.
+ * Use `create(SimulateBatchRequestSchema)` to create a new message.
+ */
+export const SimulateBatchRequestSchema: GenMessage<SimulateBatchRequest> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 22);
+
+/**
+ * The size of an application given explicitly.
+ *
+ * @generated from message sparkscheduler.v1.ApplicationShape
+ */
+export type ApplicationShape = Message<"sparkscheduler.v1.ApplicationShape"> & {
+  /**
+   * Driver resources.
+   *
+   * @generated from field: sparkscheduler.v1.Resources driver = 1;
+   */
+  driver?: Resources | undefined;
+
+  /**
+   * Resources of one executor.
+   *
+   * @generated from field: sparkscheduler.v1.Resources executor = 2;
+   */
+  executor?: Resources | undefined;
+
+  /**
+   * Executors to reserve (the minimum under dynamic allocation).
+   *
+   * @generated from field: int32 executor_count = 3;
+   */
+  executorCount: number;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ApplicationShape.
+ * Use `create(ApplicationShapeSchema)` to create a new message.
+ */
+export const ApplicationShapeSchema: GenMessage<ApplicationShape> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 23);
+
+/**
+ * One hypothetical application.
+ *
+ * @generated from message sparkscheduler.v1.SimulatedApplication
+ */
+export type SimulatedApplication = Message<"sparkscheduler.v1.SimulatedApplication"> & {
+  /**
+   * Label for the result; default `app-<index>` (1-based).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Namespace it would be submitted to; default `default`.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * How the application is described. Exactly one is required.
+   *
+   * @generated from oneof sparkscheduler.v1.SimulatedApplication.source
+   */
+  source: {
+    /**
+     * Explicit driver and executor sizes.
+     *
+     * @generated from field: sparkscheduler.v1.ApplicationShape shape = 3;
+     */
+    value: ApplicationShape;
+    case: "shape";
+  } | {
+    /**
+     * A driver pod (`v1.Pod` JSON) with the usual spark-scheduler annotations; its node selector, affinity,
+     * tolerations and instance group are used.
+     *
+     * @generated from field: google.protobuf.Struct driver_pod = 4;
+     */
+    value: JsonObject;
+    case: "driverPod";
+  } | {
+    /**
+     * The text of a `spark.properties` file (zero-configuration sizing, as for a driver's conf ConfigMap).
+     *
+     * @generated from field: string spark_properties = 5;
+     */
+    value: string;
+    case: "sparkProperties";
+  } | {
+    /**
+     * A Spark Operator SparkApplication object (JSON); `spec.driver.nodeSelector` / `spec.nodeSelector` apply.
+     *
+     * @generated from field: google.protobuf.Struct spark_application = 6;
+     */
+    value: JsonObject;
+    case: "sparkApplication";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Node selector for `shape` and `spark_properties` (and added to a SparkApplication's); ignored for
+   * `driver_pod`. The instance group is read from it.
+   *
+   * @generated from field: map<string, string> node_selector = 7;
+   */
+  nodeSelector: { [key: string]: string };
+};
+
+/**
+ * Describes the message sparkscheduler.v1.SimulatedApplication.
+ * Use `create(SimulatedApplicationSchema)` to create a new message.
+ */
+export const SimulatedApplicationSchema: GenMessage<SimulatedApplication> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 24);
+
+/**
+ * The answer for every application of the batch, in order.
+ *
+ * @generated from message sparkscheduler.v1.SimulateBatchResponse
+ */
+export type SimulateBatchResponse = Message<"sparkscheduler.v1.SimulateBatchResponse"> & {
+  /**
+   * One result per application.
+   *
+   * @generated from field: repeated sparkscheduler.v1.SimulatedOutcome results = 1;
+   */
+  results: SimulatedOutcome[];
+
+  /**
+   * Name of the bin-packing algorithm used.
+   *
+   * @generated from field: string binpack = 2;
+   */
+  binpack: string;
+
+  /**
+   * Whether FIFO ordering is on.
+   *
+   * @generated from field: bool fifo_enforced = 3;
+   */
+  fifoEnforced: boolean;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.SimulateBatchResponse.
+ * Use `create(SimulateBatchResponseSchema)` to create a new message.
+ */
+export const SimulateBatchResponseSchema: GenMessage<SimulateBatchResponse> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 25);
+
+/**
+ * What would happen to one application of a batch.
+ *
+ * @generated from message sparkscheduler.v1.SimulatedOutcome
+ */
+export type SimulatedOutcome = Message<"sparkscheduler.v1.SimulatedOutcome"> & {
+  /**
+   * The application's name (from the request, or `app-<index>`).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Whether it would be admitted right away (after the existing queue and the batch's earlier applications).
+   *
+   * @generated from field: bool admitted = 2;
+   */
+  admitted: boolean;
+
+  /**
+   * Its driver's node when admitted.
+   *
+   * @generated from field: string driver_node = 3;
+   */
+  driverNode: string;
+
+  /**
+   * One node per executor when admitted, in placement order.
+   *
+   * @generated from field: repeated string executor_nodes = 4;
+   */
+  executorNodes: string[];
+
+  /**
+   * Instance group it belongs to.
+   *
+   * @generated from field: string instance_group = 5;
+   */
+  instanceGroup: string;
+
+  /**
+   * 1-based position it would take in its instance group's queue when not admitted; 0 when admitted.
+   *
+   * @generated from field: int32 queue_position = 6;
+   */
+  queuePosition: number;
+
+  /**
+   * With FIFO: names of later applications of the batch it would block once older than its instance
+   * group's enforce-after age (they could fit but wait behind it).
+   *
+   * @generated from field: repeated string blocks = 7;
+   */
+  blocks: string[];
+
+  /**
+   * Whether it would fit an empty cluster (non-Spark overhead only). False means it can never run here
+   * as sized (PodExceedsClusterCapacity).
+   *
+   * @generated from field: bool fits_empty_cluster = 8;
+   */
+  fitsEmptyCluster: boolean;
+
+  /**
+   * Why it is not admitted (empty when admitted).
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+
+  /**
+   * Its shortfall (unset when admitted).
+   *
+   * @generated from field: sparkscheduler.v1.Shortfall shortfall = 10;
+   */
+  shortfall?: Shortfall | undefined;
+
+  /**
+   * Driver + minimum executors.
+   *
+   * @generated from field: sparkscheduler.v1.Resources demand = 11;
+   */
+  demand?: Resources | undefined;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.SimulatedOutcome.
+ * Use `create(SimulatedOutcomeSchema)` to create a new message.
+ */
+export const SimulatedOutcomeSchema: GenMessage<SimulatedOutcome> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 26);
+
+/**
+ * Lists instance-group queues.
+ *
+ * @generated from message sparkscheduler.v1.ListQueuesRequest
+ */
+export type ListQueuesRequest = Message<"sparkscheduler.v1.ListQueuesRequest"> & {
+  /**
+   * Maximum number of queues to return; 0 means 100, larger values are capped at 1000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of a previous call; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ListQueuesRequest.
+ * Use `create(ListQueuesRequestSchema)` to create a new message.
+ */
+export const ListQueuesRequestSchema: GenMessage<ListQueuesRequest> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 27);
+
+/**
+ * Queues, ordered by instance group.
+ *
+ * @generated from message sparkscheduler.v1.ListQueuesResponse
+ */
+export type ListQueuesResponse = Message<"sparkscheduler.v1.ListQueuesResponse"> & {
+  /**
+   * The queues.
+   *
+   * @generated from field: repeated sparkscheduler.v1.QueueSummary queues = 1;
+   */
+  queues: QueueSummary[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ListQueuesResponse.
+ * Use `create(ListQueuesResponseSchema)` to create a new message.
+ */
+export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 28);
+
+/**
+ * One instance group's FIFO queue.
+ *
+ * @generated from message sparkscheduler.v1.QueueSummary
+ */
+export type QueueSummary = Message<"sparkscheduler.v1.QueueSummary"> & {
+  /**
+   * Resource name: `instanceGroups/{instance_group}/queue`, with `-` for drivers without instance group.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The instance group ("" for drivers without one).
+   *
+   * @generated from field: string instance_group = 2;
+   */
+  instanceGroup: string;
+
+  /**
+   * Pending drivers not yet admitted.
+   *
+   * @generated from field: int32 length = 3;
+   */
+  length: number;
+
+  /**
+   * Creation time of the oldest pending driver; unset when the queue is empty.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_created_at = 4;
+   */
+  oldestCreatedAt?: Timestamp | undefined;
+
+  /**
+   * Age of the oldest pending driver in seconds; 0 when the queue is empty.
+   *
+   * @generated from field: int64 oldest_age_seconds = 5;
+   */
+  oldestAgeSeconds: bigint;
+
+  /**
+   * The head of the queue; unset when empty.
+   *
+   * @generated from field: sparkscheduler.v1.QueueEntry head = 6;
+   */
+  head?: QueueEntry | undefined;
+
+  /**
+   * Why the head waits.
+   *
+   * @generated from field: string head_reason = 7;
+   */
+  headReason: string;
+
+  /**
+   * The head's shortfall.
+   *
+   * @generated from field: sparkscheduler.v1.Shortfall head_shortfall = 8;
+   */
+  headShortfall?: Shortfall | undefined;
+
+  /**
+   * Drivers of this instance group this replica admitted since it started.
+   *
+   * @generated from field: int64 admitted_count = 9;
+   */
+  admittedCount: bigint;
+
+  /**
+   * Driver filter calls of this instance group this replica refused since it started (retries count).
+   *
+   * @generated from field: int64 refused_count = 10;
+   */
+  refusedCount: bigint;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.QueueSummary.
+ * Use `create(QueueSummarySchema)` to create a new message.
+ */
+export const QueueSummarySchema: GenMessage<QueueSummary> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 29);
+
+/**
+ * Selects the queues to watch.
+ *
+ * @generated from message sparkscheduler.v1.WatchQueueRequest
+ */
+export type WatchQueueRequest = Message<"sparkscheduler.v1.WatchQueueRequest"> & {
+  /**
+   * Instance groups to watch (`-` for drivers without one); empty watches every queue.
+   *
+   * @generated from field: repeated string instance_groups = 1;
+   */
+  instanceGroups: string[];
+};
+
+/**
+ * Describes the message sparkscheduler.v1.WatchQueueRequest.
+ * Use `create(WatchQueueRequestSchema)` to create a new message.
+ */
+export const WatchQueueRequestSchema: GenMessage<WatchQueueRequest> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 30);
+
+/**
+ * One change of a watched queue.
+ *
+ * @generated from message sparkscheduler.v1.WatchQueueResponse
+ */
+export type WatchQueueResponse = Message<"sparkscheduler.v1.WatchQueueResponse"> & {
+  /**
+   * What happened.
+   *
+   * @generated from field: sparkscheduler.v1.ChangeType type = 1;
+   */
+  type: ChangeType;
+
+  /**
+   * The driver as it is now (for REMOVED: as it was last sent).
+   *
+   * @generated from field: sparkscheduler.v1.QueuedDriver driver = 2;
+   */
+  driver?: QueuedDriver | undefined;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.WatchQueueResponse.
+ * Use `create(WatchQueueResponseSchema)` to create a new message.
+ */
+export const WatchQueueResponseSchema: GenMessage<WatchQueueResponse> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 31);
+
+/**
+ * A pending driver and its verdict.
+ *
+ * @generated from message sparkscheduler.v1.QueuedDriver
+ */
+export type QueuedDriver = Message<"sparkscheduler.v1.QueuedDriver"> & {
+  /**
+   * Resource name: `namespaces/{namespace}/pods/{pod_name}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The driver and its demand.
+   *
+   * @generated from field: sparkscheduler.v1.QueueEntry entry = 2;
+   */
+  entry?: QueueEntry | undefined;
+
+  /**
+   * Its instance group.
+   *
+   * @generated from field: string instance_group = 3;
+   */
+  instanceGroup: string;
+
+  /**
+   * 1-based position in the queue.
+   *
+   * @generated from field: int32 position = 4;
+   */
+  position: number;
+
+  /**
+   * Why it waits.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * True when it is older than the enforce-after age and does not fit, so (with FIFO) it blocks the
+   * drivers behind it.
+   *
+   * @generated from field: bool blocking = 6;
+   */
+  blocking: boolean;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.QueuedDriver.
+ * Use `create(QueuedDriverSchema)` to create a new message.
+ */
+export const QueuedDriverSchema: GenMessage<QueuedDriver> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 32);
+
+/**
+ * Selects the reservations to watch.
+ *
+ * @generated from message sparkscheduler.v1.WatchReservationsRequest
+ */
+export type WatchReservationsRequest = Message<"sparkscheduler.v1.WatchReservationsRequest"> & {
+  /**
+   * Only reservations in this namespace; empty for all namespaces.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.WatchReservationsRequest.
+ * Use `create(WatchReservationsRequestSchema)` to create a new message.
+ */
+export const WatchReservationsRequestSchema: GenMessage<WatchReservationsRequest> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 33);
+
+/**
+ * One change of a watched reservation.
+ *
+ * @generated from message sparkscheduler.v1.WatchReservationsResponse
+ */
+export type WatchReservationsResponse = Message<"sparkscheduler.v1.WatchReservationsResponse"> & {
+  /**
+   * What happened.
+   *
+   * @generated from field: sparkscheduler.v1.ChangeType type = 1;
+   */
+  type: ChangeType;
+
+  /**
+   * The reservation as it is now (for REMOVED: as it was last sent).
+   *
+   * @generated from field: sparkscheduler.v1.Reservation reservation = 2;
+   */
+  reservation?: Reservation | undefined;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.WatchReservationsResponse.
+ * Use `create(WatchReservationsResponseSchema)` to create a new message.
+ */
+export const WatchReservationsResponseSchema: GenMessage<WatchReservationsResponse> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 34);
+
+/**
+ * Lists nodes.
+ *
+ * @generated from message sparkscheduler.v1.ListNodesRequest
+ */
+export type ListNodesRequest = Message<"sparkscheduler.v1.ListNodesRequest"> & {
+  /**
+   * Maximum number of nodes to return; 0 means 500, larger values are capped at 5000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of a previous call; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ListNodesRequest.
+ * Use `create(ListNodesRequestSchema)` to create a new message.
+ */
+export const ListNodesRequestSchema: GenMessage<ListNodesRequest> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 35);
+
+/**
+ * Nodes, ordered by name.
+ *
+ * @generated from message sparkscheduler.v1.ListNodesResponse
+ */
+export type ListNodesResponse = Message<"sparkscheduler.v1.ListNodesResponse"> & {
+  /**
+   * The nodes.
+   *
+   * @generated from field: repeated sparkscheduler.v1.NodeUsage nodes = 1;
+   */
+  nodes: NodeUsage[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.ListNodesResponse.
+ * Use `create(ListNodesResponseSchema)` to create a new message.
+ */
+export const ListNodesResponseSchema: GenMessage<ListNodesResponse> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 36);
+
+/**
+ * A node's capacity as the scheduler sees it.
+ *
+ * @generated from message sparkscheduler.v1.NodeUsage
+ */
+export type NodeUsage = Message<"sparkscheduler.v1.NodeUsage"> & {
+  /**
+   * Resource name: `nodes/{node_name}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Node name.
+   *
+   * @generated from field: string node_name = 2;
+   */
+  nodeName: string;
+
+  /**
+   * Zone label value ("default" when none).
+   *
+   * @generated from field: string zone = 3;
+   */
+  zone: string;
+
+  /**
+   * Value of the instance-group label ("" when none).
+   *
+   * @generated from field: string instance_group = 4;
+   */
+  instanceGroup: string;
+
+  /**
+   * Allocatable resources.
+   *
+   * @generated from field: sparkscheduler.v1.Resources allocatable = 5;
+   */
+  allocatable?: Resources | undefined;
+
+  /**
+   * Held by reservations (hard and soft).
+   *
+   * @generated from field: sparkscheduler.v1.Resources reserved = 6;
+   */
+  reserved?: Resources | undefined;
+
+  /**
+   * Used by bound pods that hold no reservation.
+   *
+   * @generated from field: sparkscheduler.v1.Resources overhead = 7;
+   */
+  overhead?: Resources | undefined;
+
+  /**
+   * allocatable − reserved − overhead (may be negative when overcommitted).
+   *
+   * @generated from field: sparkscheduler.v1.Resources free = 8;
+   */
+  free?: Resources | undefined;
+
+  /**
+   * Ready and not cordoned.
+   *
+   * @generated from field: bool schedulable = 9;
+   */
+  schedulable: boolean;
+};
+
+/**
+ * Describes the message sparkscheduler.v1.NodeUsage.
+ * Use `create(NodeUsageSchema)` to create a new message.
+ */
+export const NodeUsageSchema: GenMessage<NodeUsage> = /*@__PURE__*/
+  messageDesc(file_sparkscheduler_v1_scheduler, 37);
+
+/**
  * The result of one scheduling decision, mirroring the reference extender's outcome labels.
  *
  * @generated from enum sparkscheduler.v1.Outcome
@@ -786,6 +1931,95 @@ export const QueueStateSchema: GenEnum<QueueState> = /*@__PURE__*/
   enumDesc(file_sparkscheduler_v1_scheduler, 1);
 
 /**
+ * What a group of nodes has in common for one pod.
+ *
+ * @generated from enum sparkscheduler.v1.NodeVerdict
+ */
+export enum NodeVerdict {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: NODE_VERDICT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The pod may not run there at all (not Ready, cordoned, untolerated taint, selector or affinity).
+   *
+   * @generated from enum value: NODE_VERDICT_NOT_ELIGIBLE = 1;
+   */
+  NOT_ELIGIBLE = 1,
+
+  /**
+   * Eligible, but the free capacity is too small for one pod of the application (see `reason`).
+   *
+   * @generated from enum value: NODE_VERDICT_INSUFFICIENT = 2;
+   */
+  INSUFFICIENT = 2,
+
+  /**
+   * Eligible and with room for at least one pod of the application.
+   *
+   * @generated from enum value: NODE_VERDICT_FITS = 3;
+   */
+  FITS = 3,
+}
+
+/**
+ * Describes the enum sparkscheduler.v1.NodeVerdict.
+ */
+export const NodeVerdictSchema: GenEnum<NodeVerdict> = /*@__PURE__*/
+  enumDesc(file_sparkscheduler_v1_scheduler, 2);
+
+/**
+ * What happened to a watched object.
+ *
+ * @generated from enum sparkscheduler.v1.ChangeType
+ */
+export enum ChangeType {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: CHANGE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The object is new to the watcher (also for every object of the initial state).
+   *
+   * @generated from enum value: CHANGE_TYPE_ADDED = 1;
+   */
+  ADDED = 1,
+
+  /**
+   * The object changed.
+   *
+   * @generated from enum value: CHANGE_TYPE_MODIFIED = 2;
+   */
+  MODIFIED = 2,
+
+  /**
+   * The object is gone (a driver left the queue; a reservation was deleted).
+   *
+   * @generated from enum value: CHANGE_TYPE_REMOVED = 3;
+   */
+  REMOVED = 3,
+
+  /**
+   * The initial state is complete; no object is set.
+   *
+   * @generated from enum value: CHANGE_TYPE_SYNCED = 4;
+   */
+  SYNCED = 4,
+}
+
+/**
+ * Describes the enum sparkscheduler.v1.ChangeType.
+ */
+export const ChangeTypeSchema: GenEnum<ChangeType> = /*@__PURE__*/
+  enumDesc(file_sparkscheduler_v1_scheduler, 3);
+
+/**
  * The scheduling engine: admission decisions, reservations, queue positions and what-if placement.
  *
  * @generated from service sparkscheduler.v1.SparkSchedulerService
@@ -847,6 +2081,87 @@ export const SparkSchedulerService: GenService<{
     methodKind: "unary";
     input: typeof SimulateRequestSchema;
     output: typeof SimulateResponseSchema;
+  },
+  /**
+   * ExplainPod tells why a Spark pod (driver or executor) waits, or where it would go: the decision the
+   * engine would take if kube-scheduler offered every node now (nothing is reserved or bound), every node's
+   * verdict grouped into a handful of reasons with node counts, the application's shortfall per resource
+   * (how much is missing, on how many nodes, which zone comes closest) and, with FIFO, the chain of earlier
+   * drivers that do not fit. Fails with NOT_FOUND for a pod spark-scheduler has not seen, INVALID_ARGUMENT
+   * when a field is missing or the pod is not a Spark pod.
+   *
+   * @generated from rpc sparkscheduler.v1.SparkSchedulerService.ExplainPod
+   */
+  explainPod: {
+    methodKind: "unary";
+    input: typeof ExplainPodRequestSchema;
+    output: typeof ExplainPodResponseSchema;
+  },
+  /**
+   * SimulateBatch answers, for several hypothetical applications submitted in the given order, whether
+   * each would be admitted now and on which nodes, at which queue position it would wait otherwise, which
+   * later applications of the batch it would block, and whether it would fit an otherwise empty cluster.
+   * Each admitted application's capacity counts for the ones after it; nothing is reserved. Applications
+   * are given as an explicit shape, a driver pod, `spark.properties` text or a SparkApplication object.
+   * Fails with INVALID_ARGUMENT (naming the application) for a batch that is empty, too long (over 100) or
+   * holds an application whose shape cannot be read.
+   *
+   * @generated from rpc sparkscheduler.v1.SparkSchedulerService.SimulateBatch
+   */
+  simulateBatch: {
+    methodKind: "unary";
+    input: typeof SimulateBatchRequestSchema;
+    output: typeof SimulateBatchResponseSchema;
+  },
+  /**
+   * ListQueues returns one entry per instance group that has a queue, nodes or decisions: its pending
+   * driver count, the age of the oldest, its head and the head's shortfall, and how many drivers this
+   * replica admitted and refused. Paginated (AIP-158), ordered by instance group.
+   *
+   * @generated from rpc sparkscheduler.v1.SparkSchedulerService.ListQueues
+   */
+  listQueues: {
+    methodKind: "unary";
+    input: typeof ListQueuesRequestSchema;
+    output: typeof ListQueuesResponseSchema;
+  },
+  /**
+   * WatchQueue streams the pending drivers of some or all instance groups: first one ADDED event per
+   * driver and a SYNCED event, then ADDED / MODIFIED / REMOVED events as drivers arrive, change position or
+   * reason, are admitted or go away. Changes are coalesced: a slow reader gets the latest state, never a
+   * growing backlog. At most a bounded number of watch streams are open at once; beyond that the call fails
+   * with RESOURCE_EXHAUSTED.
+   *
+   * @generated from rpc sparkscheduler.v1.SparkSchedulerService.WatchQueue
+   */
+  watchQueue: {
+    methodKind: "server_streaming";
+    input: typeof WatchQueueRequestSchema;
+    output: typeof WatchQueueResponseSchema;
+  },
+  /**
+   * WatchReservations streams reservations, optionally of one namespace: first one ADDED event per
+   * reservation and a SYNCED event, then ADDED / MODIFIED / REMOVED events. Coalesced and bounded like
+   * WatchQueue.
+   *
+   * @generated from rpc sparkscheduler.v1.SparkSchedulerService.WatchReservations
+   */
+  watchReservations: {
+    methodKind: "server_streaming";
+    input: typeof WatchReservationsRequestSchema;
+    output: typeof WatchReservationsResponseSchema;
+  },
+  /**
+   * ListNodes returns every node's capacity as the scheduler sees it: allocatable, reserved by
+   * applications, overhead of pods outside reservations, and what is free. Paginated (AIP-158), ordered by
+   * node name.
+   *
+   * @generated from rpc sparkscheduler.v1.SparkSchedulerService.ListNodes
+   */
+  listNodes: {
+    methodKind: "unary";
+    input: typeof ListNodesRequestSchema;
+    output: typeof ListNodesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sparkscheduler_v1_scheduler, 0);
