@@ -172,7 +172,13 @@ ${GLOBAL_FLAGS_HELP}
   options: { namespace: { type: "string", short: "n" } },
   async run(env, values) {
     const namespace = str(values, "namespace") ?? "";
-    const res = await env.client.listReservations({ namespace });
+    // Every page, so the table (and the JSON) lists all reservations as before pagination.
+    const res = await env.client.listReservations({ namespace, pageSize: 1000 });
+    while (res.nextPageToken) {
+      const next = await env.client.listReservations({ namespace, pageSize: 1000, pageToken: res.nextPageToken });
+      res.reservations.push(...next.reservations);
+      res.nextPageToken = next.nextPageToken;
+    }
     emit(env, ListReservationsResponseSchema, res, () => {
       if (res.reservations.length === 0) return namespace ? `No reservations in namespace ${namespace}.\n` : "No reservations.\n";
       return fmt.table(

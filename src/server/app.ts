@@ -12,7 +12,8 @@ import { HealthService, ServingStatus, registerHealth } from "./health.js";
 import { type FallbackHandler, type RunningServer, startServer } from "./listen.js";
 import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
-import { createService } from "./service.js";
+import { type ServiceOptions, createService } from "./service.js";
+import { handleWeb, isWebPath } from "./web-route.js";
 
 export interface AppOptions {
   scheduler: Scheduler;
@@ -24,6 +25,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** PEM certificate chain and key: serve TLS instead of cleartext. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Options of the admin service (watch stream limits). */
+  service?: ServiceOptions;
 }
 
 export interface RunningApp {
@@ -46,7 +49,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   refreshHealth();
 
   const routes = (router: ConnectRouter) => {
-    router.service(SparkSchedulerService, createService(scheduler));
+    router.service(SparkSchedulerService, createService(scheduler, opts.service));
     registerHealth(router, health);
     registerReflection(router, [SparkSchedulerService, Health]);
   };
@@ -64,6 +67,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         if (req.method !== "POST") return sendJson(res, 405, { error: "use POST with a ConversionReview body" });
         return handleConversion(req, res, opts.maxBodyBytes);
       }
+      if (isWebPath(path)) return handleWeb(req, res, path);
       if (path === "/healthz" || path === "/livez") return sendJson(res, 200, { status: "ok" });
       if (path === "/readyz") {
         const r = scheduler.backend.readiness();

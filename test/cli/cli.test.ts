@@ -91,7 +91,7 @@ describe.each(["connect", "grpc", "grpcweb"])("over %s", (protocol) => {
 
     expect((await run("reservations", "-n", "spark")).out).toContain("etl-driver");
     expect(await run("reservations", "--namespace", "elsewhere")).toMatchObject({ code: 0, out: "No reservations in namespace elsewhere.\n" });
-    expect(JSON.parse((await run("reservations", "-n", "elsewhere", "-o", "json")).out)).toEqual({ reservations: [] });
+    expect(JSON.parse((await run("reservations", "-n", "elsewhere", "-o", "json")).out)).toEqual({ reservations: [], nextPageToken: "" });
   });
 
   it("filter binds an executor; reservation shows the slots", async () => {

@@ -9,6 +9,7 @@ import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-clust
 import { Scheduler } from "../../src/kube/scheduler.js";
 import { type RunningApp, startApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
+import type { ServiceOptions } from "../../src/server/service.js";
 
 /** An embedded cluster whose writes can be made to fail and whose readiness can be switched off. */
 export class FlakyCluster extends EmbeddedCluster {
@@ -42,7 +43,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(opts: { config?: Record<string, unknown>; clusterYaml?: string } = {}): Promise<TestApp> {
+export async function startTestApp(
+  opts: { config?: Record<string, unknown>; clusterYaml?: string; service?: ServiceOptions } = {},
+): Promise<TestApp> {
   const config = configFromObject({ "max-body-bytes": 65536, ...opts.config });
   const log = pino({ level: "silent" });
   const engine = new Engine(config.engine);
@@ -59,6 +62,7 @@ export async function startTestApp(opts: { config?: Record<string, unknown>; clu
     port: 0,
     contextPath: config.contextPath,
     maxBodyBytes: config.maxBodyBytes,
+    service: opts.service,
   });
   return { app, url: app.server.url, engine, cluster, close: () => app.close() };
 }
