@@ -223,7 +223,7 @@ export function shortfallOf(shape: AppShape, nodes: readonly string[], metadata:
       if (r.missing > 0 || r.nodesShort > 0) {
         const lack = r.missing > 0 ? `${formatAmount(r.resource, r.missing)} missing in total; ` : "";
         parts.push(
-          `${r.resource}: ${lack}${r.nodesShort} nodes lack ${formatAmount(r.resource, r.perPod)} for one ${unitName} ` +
+          `${r.resource}: ${lack}${r.nodesShort} ${r.nodesShort === 1 ? "node lacks" : "nodes lack"} ${formatAmount(r.resource, r.perPod)} for one ${unitName} ` +
             `(largest free ${formatAmount(r.resource, r.largestFree)})`,
         );
       }

@@ -1,0 +1,78 @@
+// The live web view end to end in headless Chromium: served at /ui by the service itself, it loads on the
+// embedded cluster, shows a reservation after a filter call (WatchReservations), and a refused driver with its
+// reason (WatchQueue). A screenshot goes to test-artifacts/web-view.png.
+
+import { mkdirSync } from "node:fs";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Outcome, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { type TestApp, example, startTestApp } from "../server/app-harness.js";
+import { launch } from "./chromium.js";
+
+let t: TestApp;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  t = await startTestApp({ config: { fifo: true, "instance-group-label": "resource_channel" } });
+  browser = await launch(); // may install chromium first
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+}, 900_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe("GET /ui", () => {
+  it("serves the page and its bundle with a same-origin script policy", async () => {
+    const html = await fetch(`${t.url}/ui`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(html.headers.get("content-security-policy")).toMatch(/default-src 'self'/);
+    expect(await html.text()).toContain('src="/ui/app.js"');
+    const js = await fetch(`${t.url}/ui/app.js`);
+    expect(js.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect((await js.text()).length).toBeGreaterThan(1000);
+    expect((await fetch(`${t.url}/ui/nope`)).status).toBe(404);
+    expect((await fetch(`${t.url}/ui`, { method: "POST" })).status).toBe(405);
+  });
+});
+
+describe("web view in Chromium", () => {
+  it("shows nodes, a new reservation, and a refused driver's reason", async () => {
+    await page.goto(`${t.url}/ui`);
+    await page.waitForSelector('#status[data-state="live"]', { timeout: 15_000 });
+    expect(await page.locator(".node").count()).toBe(4);
+    expect(await page.locator("#zones h3").allTextContents()).toEqual(["zone zone-a (2 nodes)", "zone zone-b (2 nodes)"]);
+
+    const client = createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }));
+    const etl = example("driver-etl");
+    expect((await client.filter({ pod: etl.Pod, nodeNames: etl.NodeNames })).outcome).toBe(Outcome.SUCCESS);
+    const row = page.locator('#reservation-rows tr[data-app="spark/etl"]');
+    await row.waitFor({ timeout: 15_000 });
+    expect(await row.locator("td").nth(4).textContent()).toBe("0/8 bound");
+    // The node grid follows: some node now shows reserved cpu.
+    await page.waitForFunction(
+      // Runs in the page (a string, so this Node-typed file needs no DOM types).
+      `[...document.querySelectorAll(".bar .reserved")].some((e) => parseFloat(e.style.width) > 0)`,
+      null,
+      { timeout: 15_000 },
+    );
+
+    const big = example("driver-too-big");
+    expect((await client.filter({ pod: big.Pod, nodeNames: big.NodeNames })).outcome).toBe(Outcome.FAILURE_FIT);
+    const queued = page.locator('#queue-groups tr[data-pod="spark/too-big-driver"] td.reason');
+    await queued.waitFor({ timeout: 15_000 });
+    expect(await queued.textContent()).toMatch(/^does not fit: needs cpu=164 .* room for \d+ of 40 executors/);
+    expect(await page.locator('#queue-groups table[data-instance-group="batch"]').count()).toBe(1);
+
+    mkdirSync(new URL("../../test-artifacts/", import.meta.url), { recursive: true });
+    await page.screenshot({ path: new URL("../../test-artifacts/web-view.png", import.meta.url).pathname, fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
