@@ -3,7 +3,8 @@
 
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { type DescMessage, type JsonObject, type MessageInitShape, type MessageShape, toJsonString } from "@bufbuild/protobuf";
+import { type DescMessage, type JsonObject, type MessageInitShape, type MessageShape, toJson, toJsonString } from "@bufbuild/protobuf";
+import { stringify as toYaml } from "yaml";
 import {
   FilterResponseSchema,
   GetQueuePositionResponseSchema,
@@ -35,7 +36,7 @@ export type Values = Record<string, string | boolean | (string | boolean)[] | un
 
 export interface CommandEnv {
   client: SchedulerClient;
-  output: "table" | "json";
+  output: "table" | "json" | "yaml";
   /** Current time in ms since the epoch (for ages). */
   now: number;
   /** Directory that relative file arguments are resolved against. */
@@ -60,28 +61,31 @@ export const GLOBAL_FLAGS_HELP = `Global flags:
   --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483)
   --protocol connect|grpc|grpcweb  Wire protocol (default: connect)
   --timeout MS                     Deadline for the call in milliseconds (default: none)
-  -o, --output table|json          Human-readable output (default) or the RPC response as canonical
-                                   protobuf JSON (int64 as strings, enums by name, defaults included)
+  -o, --output table|json|yaml     Human-readable output (default) or the RPC response as canonical
+                                   protobuf JSON (int64 as strings, enums by name, defaults included),
+                                   or the same as YAML
   -h, --help                       Show help`;
 
-function str(values: Values, name: string): string | undefined {
+export function str(values: Values, name: string): string | undefined {
   const v = values[name];
   return typeof v === "string" ? v : undefined;
 }
 
-function list(values: Values, name: string): string[] {
+export function list(values: Values, name: string): string[] {
   const v = values[name];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
 }
 
-function emit<D extends DescMessage>(env: CommandEnv, schema: D, msg: MessageShape<D>, human: () => string): void {
-  env.write(env.output === "json" ? `${toJsonString(schema, msg, { alwaysEmitImplicit: true, prettySpaces: 2 })}\n` : human());
+export function emit<D extends DescMessage>(env: CommandEnv, schema: D, msg: MessageShape<D>, human: () => string): void {
+  if (env.output === "json") env.write(`${toJsonString(schema, msg, { alwaysEmitImplicit: true, prettySpaces: 2 })}\n`);
+  else if (env.output === "yaml") env.write(toYaml(toJson(schema, msg, { alwaysEmitImplicit: true })));
+  else env.write(human());
 }
 
 // ---------------------------------------------------------------------------------------------
 // Input files
 
-function isObject(v: unknown): v is JsonObject {
+export function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
@@ -91,7 +95,7 @@ function field(obj: JsonObject, name: string): unknown {
   return key === undefined ? undefined : obj[key];
 }
 
-async function readJsonFile(env: CommandEnv, file: string): Promise<unknown> {
+export async function readJsonFile(env: CommandEnv, file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(resolve(env.cwd, file), "utf8");
@@ -308,7 +312,7 @@ ${GLOBAL_FLAGS_HELP}
 const SHAPE_FLAGS = ["driver-cpu", "driver-mem", "driver-gpu", "executor-cpu", "executor-mem", "executor-gpu", "executors"];
 const REQUIRED_SHAPE_FLAGS = ["driver-cpu", "driver-mem", "executor-cpu", "executor-mem", "executors"];
 
-function quantity(values: Values, name: string, parse: (s: string) => number | undefined, example: string): bigint {
+export function quantity(values: Values, name: string, parse: (s: string) => number | undefined, example: string): bigint {
   const raw = str(values, name);
   if (raw === undefined) return 0n;
   const v = parse(raw);
@@ -317,7 +321,7 @@ function quantity(values: Values, name: string, parse: (s: string) => number | u
   return BigInt(v);
 }
 
-function nodeSelector(values: Values): Record<string, string> {
+export function nodeSelector(values: Values): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list(values, "node-selector").flatMap((s) => s.split(","))) {
     const eq = item.indexOf("=");

@@ -4,7 +4,10 @@
 import { parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type OpenClient, PROTOCOLS, type Protocol, openClient } from "./client.js";
-import { COMMANDS, CliError, type Command, GLOBAL_FLAGS_HELP, type OptionSpec, PROGRAM, UsageError, type Values } from "./commands.js";
+import { COMMANDS as BASE_COMMANDS, CliError, type Command, GLOBAL_FLAGS_HELP, type OptionSpec, PROGRAM, UsageError, type Values } from "./commands.js";
+import { V2_COMMANDS } from "./commands-v2.js";
+
+const COMMANDS: readonly Command[] = [...BASE_COMMANDS, ...V2_COMMANDS];
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -97,7 +100,7 @@ interface Globals {
   server: string;
   protocol: Protocol;
   timeoutMs?: number;
-  output: "table" | "json";
+  output: "table" | "json" | "yaml";
 }
 
 function globals(values: Values, env: CliIO["env"]): Globals {
@@ -122,7 +125,7 @@ function globals(values: Values, env: CliIO["env"]): Globals {
   }
 
   const output = (values.output as string | undefined) ?? "table";
-  if (output !== "table" && output !== "json") throw new UsageError(`--output: "${output}" is not table or json`);
+  if (output !== "table" && output !== "json" && output !== "yaml") throw new UsageError(`--output: "${output}" is not table, json or yaml`);
   return { server: server.replace(/\/+$/, ""), protocol, timeoutMs, output };
 }
 

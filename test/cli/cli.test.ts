@@ -272,7 +272,7 @@ describe("queue order, inputs and wiring", () => {
       [["queue", "a", "b", "c"], /^error: unexpected argument "c"/],
       [["reservations", "--timeout"], /^error: flag --timeout needs a value/],
       [["reservations", "--timeout", "soon"], /^error: --timeout: "soon" is not a positive number/],
-      [["reservations", "-o", "yaml"], /^error: --output: "yaml" is not table or json/],
+      [["reservations", "-o", "xml"], /^error: --output: "xml" is not table, json or yaml/],
       [["reservations", "--protocol", "thrift"], /^error: --protocol: "thrift" is not one of connect, grpc, grpcweb/],
       [["reservations", "--server", "not a url"], /^error: --server: "not a url" is not a URL/],
       [["simulate", "--driver-cpu", "1"], /^error: missing --driver-mem, --executor-cpu, --executor-mem, --executors/],
@@ -324,5 +324,32 @@ describe("queue order, inputs and wiring", () => {
     expect(stderr).not.toMatch(/^error:/m);
     expect(field(stdout, "Application")).toBe("spark/etl");
     expect(stdout).toMatch(/^driver\s+node-\w+\s+4\s+16Gi\s+0\s+etl-driver\s+yes$/m);
+  });
+});
+
+describe("explain and queues", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ config: APP_CONFIG });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  const run = (...args: string[]) => cli(["--server", t.url, ...args]);
+
+  it("explain shows the refused driver's decision, grouped nodes and shortfall; queues lists it as head", async () => {
+    expect((await run("filter", request("driver-too-big"))).code).toBe(0);
+    const x = await run("explain", "spark", "too-big-driver");
+    expect(x.code).toBe(0);
+    expect(field(x.out, "Decision")).toBe("FAILURE_FIT");
+    expect(x.out).toContain("Nodes (4):");
+    expect(x.out).toMatch(/RESOURCE\s+MISSING/);
+    expect(x.out).toMatch(/^cpu\s+\S+\s+\d+\s+4\s+/m);
+    const y = await run("explain", "spark", "too-big-driver", "-o", "yaml");
+    expect(y.out).toMatch(/^outcome: OUTCOME_FAILURE_FIT$/m);
+    const q = await run("queues");
+    expect(rows(q.out)[0]).toEqual(["INSTANCE GROUP", "PENDING", "OLDEST", "HEAD", "ADMITTED", "REFUSED", "HEAD REASON"]);
+    expect(q.out).toMatch(/batch\s+1\s+\S+\s+spark\/too-big-driver\s+0\s+1\s+does not fit/);
+    expect((await run("explain", "spark", "ghost")).code).toBe(1);
   });
 });
