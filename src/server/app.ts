@@ -13,6 +13,8 @@ import { type FallbackHandler, type RunningServer, startServer } from "./listen.
 import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
 import { createService } from "./service.js";
+import { errorInterceptor } from "./errors.js";
+import { validationInterceptor } from "./validation.js";
 
 export interface AppOptions {
   scheduler: Scheduler;
@@ -93,7 +95,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     fallback,
     logger: log,
     tls: opts.tls,
-    adapterOptions: { readMaxBytes: opts.maxBodyBytes },
+    adapterOptions: { readMaxBytes: opts.maxBodyBytes, interceptors: [errorInterceptor, validationInterceptor] },
   });
   return {
     server,

@@ -1,8 +1,7 @@
 // sparkscheduler.v1.SparkSchedulerService: the engine as typed RPCs (Connect, gRPC, gRPC-Web).
 
 import { create, type JsonObject } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type FilterResponse,
   Outcome,
@@ -13,12 +12,15 @@ import {
   ResourcesSchema,
   SparkSchedulerService,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import type { AppShape } from "../engine/app-shape.js";
+import { type AppShape, DEFAULT_MAX_EXECUTORS_PER_APP } from "../engine/app-shape.js";
 import { type Outcome as EngineOutcome, isSuccess } from "../engine/decision.js";
 import { type PodInfo, podFromObject } from "../engine/model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots } from "../engine/reservation.js";
 import type { Resources } from "../engine/resources.js";
 import type { Scheduler } from "../kube/scheduler.js";
+import { badField, notFound } from "./errors.js";
+import { checkNodeNames, podFromRequest } from "./validation.js";
+import { int64, timestamp } from "./wire.js";
 
 const OUTCOMES: Record<EngineOutcome, Outcome> = {
   success: Outcome.SUCCESS,
@@ -38,30 +40,16 @@ const OUTCOMES: Record<EngineOutcome, Outcome> = {
 const QUEUE_STATES = { waiting: QueueState.WAITING, admitted: QueueState.ADMITTED, scheduled: QueueState.SCHEDULED };
 
 export function resourcesMsg(r: Resources): ResourcesMsg {
-  return create(ResourcesSchema, { cpuMillis: BigInt(r.cpu), memoryBytes: BigInt(r.memory), gpus: BigInt(r.gpu) });
+  return create(ResourcesSchema, { cpuMillis: int64(r.cpu), memoryBytes: int64(r.memory), gpus: int64(r.gpu) });
 }
 
 function resourcesFromMsg(m: ResourcesMsg | undefined, field: string): Resources {
-  if (!m) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+  if (!m) throw badField(field, "is required");
   const parts = [m.cpuMillis, m.memoryBytes, m.gpus];
-  if (parts.some((v) => v < 0n)) throw new ConnectError(`${field} must not be negative`, Code.InvalidArgument);
-  if (parts.some((v) => v > BigInt(Number.MAX_SAFE_INTEGER))) throw new ConnectError(`${field} is too large`, Code.InvalidArgument);
+  if (parts.some((v) => v < 0n)) throw badField(field, "must not be negative");
   return { cpu: Number(m.cpuMillis), memory: Number(m.memoryBytes), gpu: Number(m.gpus) };
 }
 
-function required(value: string, field: string): string {
-  if (!value) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-  return value;
-}
-
-function podFromStruct(pod: JsonObject | undefined, field: string): PodInfo {
-  if (!pod) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-  const meta = pod.metadata as JsonObject | undefined;
-  if (!meta || typeof meta.name !== "string" || !meta.name) {
-    throw new ConnectError(`${field}.metadata.name is required`, Code.InvalidArgument);
-  }
-  return podFromObject(pod);
-}
 
 export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSchedulerService> {
   const engine = scheduler.engine;
@@ -72,7 +60,7 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
       namespace: r.namespace,
       appId: r.appId,
       driverPod: r.driverPod,
-      createdAt: timestampFromMs(r.createdAtMs),
+      createdAt: timestamp(r.createdAtMs),
       slots: [DRIVER_SLOT, ...executorSlots(r)]
         .filter((name) => r.slots.has(name))
         .map((name) => {
@@ -86,15 +74,14 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
           };
         }),
       softSlots: [...(soft?.executors ?? [])].map(([pod, s]) => ({ pod, node: s.node, resources: resourcesMsg(s.resources) })),
-      maxExtraExecutors: soft?.maxExtra ?? 0,
+      maxExtraExecutors: Math.min(soft?.maxExtra ?? 0, 2 ** 31 - 1),
     });
   };
 
   return {
     async filter(req): Promise<FilterResponse> {
-      const pod = podFromStruct(req.pod, "pod");
-      if (req.nodeNames.length === 0) throw new ConnectError("node_names must list at least one node", Code.InvalidArgument);
-      const d = await scheduler.filter(pod, req.nodeNames);
+      const pod = podFromRequest(req.pod, "pod", scheduler.now());
+      const d = await scheduler.filter(pod, checkNodeNames(req.nodeNames, "node_names"));
       const ok = isSuccess(d.outcome);
       const failedNodes: Record<string, string> = {};
       if (!ok) for (const n of req.nodeNames) failedNodes[n] = d.reason ?? d.outcome;
@@ -108,10 +95,10 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
     },
 
     async getReservation(req) {
-      const namespace = required(req.namespace, "namespace");
-      const appId = required(req.appId, "app_id");
+      // Required fields and bounds: RPC_RULES (validation.ts), checked before the handler runs.
+      const { namespace, appId } = req;
       const r = await scheduler.read(() => engine.state.getReservation(namespace, appId));
-      if (!r) throw new ConnectError(`no reservation for application ${namespace}/${appId}`, Code.NotFound);
+      if (!r) throw notFound(`no reservation for application ${namespace}/${appId}`);
       return { reservation: await scheduler.read(() => toMsg(r)) };
     },
 
@@ -120,13 +107,12 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
     },
 
     async getQueuePosition(req) {
-      const namespace = required(req.namespace, "namespace");
-      const podName = required(req.podName, "pod_name");
-      const result = await scheduler.read(() => engine.queuePosition(namespace, podName, scheduler.now()));
-      if (!result.ok) {
-        const notFound = result.error.includes("not known");
-        throw new ConnectError(result.error, notFound ? Code.NotFound : Code.InvalidArgument);
-      }
+      const { namespace, podName } = req;
+      const result = await scheduler.read(() =>
+        engine.state.getPod(namespace, podName) ? engine.queuePosition(namespace, podName, scheduler.now()) : undefined,
+      );
+      if (!result) throw notFound(`pod ${namespace}/${podName} is not known to spark-scheduler`);
+      if (!result.ok) throw badField("pod_name", result.error);
       const q = result.value;
       return {
         state: QUEUE_STATES[q.state],
@@ -137,7 +123,7 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
           namespace: e.namespace,
           podName: e.podName,
           appId: e.appId,
-          createdAt: timestampFromMs(e.createdAtMs),
+          createdAt: timestamp(e.createdAtMs),
           demand: e.demand ? resourcesMsg(e.demand) : undefined,
           fits: e.fits,
         })),
@@ -152,20 +138,22 @@ export function createService(scheduler: Scheduler): ServiceImpl<typeof SparkSch
       let driver: PodInfo;
       let shape: AppShape;
       if (req.pod) {
-        driver = podFromStruct(req.pod, "pod");
+        driver = podFromRequest(req.pod, "pod", scheduler.now());
         const s = engine.ctx.shape(driver);
-        if (!s.ok) throw new ConnectError(s.error, Code.InvalidArgument);
+        if (!s.ok) throw badField("pod", s.error);
         shape = s.value;
       } else {
-        if (req.executorCount < 0) throw new ConnectError("executor_count must not be negative", Code.InvalidArgument);
-        shape = {
+        const s = engine.ctx.checkShape({
           driver: resourcesFromMsg(req.driver, "driver"),
           executor: resourcesFromMsg(req.executor, "executor"),
           minExecutors: req.executorCount,
           maxExecutors: req.executorCount,
           dynamicAllocation: false,
           source: "annotations",
-        };
+        });
+        const overLimit = req.executorCount > (engine.config.maxExecutorsPerApp ?? DEFAULT_MAX_EXECUTORS_PER_APP);
+        if (!s.ok) throw badField(overLimit ? "executor_count" : "executor", s.error, overLimit ? "LIMIT_EXCEEDED" : "INVALID_ARGUMENT");
+        shape = s.value;
         driver = podFromObject({
           metadata: { name: "simulated-driver", namespace: "default", labels: { "spark-role": "driver" } },
           spec: { nodeSelector: req.nodeSelector },
