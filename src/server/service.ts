@@ -1,6 +1,6 @@
 // sparkscheduler.v1.SparkSchedulerService: the engine as typed RPCs (Connect, gRPC, gRPC-Web).
 
-import { create, type JsonObject } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type FilterResponse,
