@@ -14,6 +14,7 @@ import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
 import { createService } from "./service.js";
 import { errorInterceptor } from "./errors.js";
+import { guardRequests } from "./request-guard.js";
 import { validationInterceptor } from "./validation.js";
 
 export interface AppOptions {
@@ -96,6 +97,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     logger: log,
     tls: opts.tls,
     adapterOptions: { readMaxBytes: opts.maxBodyBytes, interceptors: [errorInterceptor, validationInterceptor] },
+    wrapHandler: (h) => guardRequests(h, opts.maxBodyBytes),
   });
   return {
     server,
