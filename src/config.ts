@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { DEFAULT_MAX_EXECUTORS_PER_APP, MAX_EXECUTORS_PER_APP_LIMIT } from "./engine/app-shape.js";
 import { getBinpacker } from "./engine/binpack/index.js";
 import type { EngineConfig, LabelPriority } from "./engine/config.js";
 
@@ -62,6 +63,7 @@ const KNOWN_KEYS = new Set([
   "leader-election",
   "write-retries",
   "tls",
+  "max-executors-per-application",
 ]);
 
 /** Go-style durations: "300ms", "10s", "1m30s", "2h"; a bare number is seconds. */
@@ -96,6 +98,14 @@ function int(v: unknown, key: string, dflt: number, min = 0): number {
   const n = typeof v === "string" ? Number(v) : v;
   if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
     throw new ConfigError(`${key}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function maxExecutors(v: unknown): number {
+  const n = int(v, "max-executors-per-application", DEFAULT_MAX_EXECUTORS_PER_APP, 1);
+  if (n > MAX_EXECUTORS_PER_APP_LIMIT) {
+    throw new ConfigError(`max-executors-per-application: at most ${MAX_EXECUTORS_PER_APP_LIMIT}, got ${n}`);
   }
   return n;
 }
@@ -190,6 +200,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
       instanceGroupLabel: str(raw["instance-group-label"], "instance-group-label", "resource_channel"),
       driverPrioritizedNodeLabel: labelPriority(raw["driver-prioritized-node-label"], "driver-prioritized-node-label"),
       executorPrioritizedNodeLabel: labelPriority(raw["executor-prioritized-node-label"], "executor-prioritized-node-label"),
+      maxExecutorsPerApp: maxExecutors(raw["max-executors-per-application"]),
       dynamicAllocationSameAz: bool(
         raw["should-schedule-dynamically-allocated-executors-in-same-az"],
         "should-schedule-dynamically-allocated-executors-in-same-az",

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ConfigError, type ServiceConfig, loadConfig } from "./config.js";
 import { Engine } from "./engine/engine.js";
-import type { ClusterBackend } from "./kube/backend.js";
+import { type ClusterBackend, chooseBackend } from "./kube/backend.js";
 import { EmbeddedCluster } from "./kube/embedded-cluster.js";
 import { Mutex } from "./kube/mutex.js";
 import { Scheduler } from "./kube/scheduler.js";
@@ -18,13 +18,12 @@ import type { PodInfo } from "./engine/model.js";
 import { startApp } from "./server/app.js";
 import { Metrics } from "./server/metrics.js";
 
-const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
 const USAGE = `Usage: npm start -- [--config FILE] [--port N] [--kube-config PATH] [--embedded-cluster FILE] [--log-level LEVEL]
 
   --config FILE            YAML/JSON service configuration (also $SPARK_SCHEDULER_CONFIG); see examples/config.yaml
   --port N                 listen port (also $PORT; default 8483)
-  --kube-config PATH       talk to this cluster; without it (and outside a pod) the embedded simulated cluster is used
+  --kube-config PATH       talk to this cluster; without it: in-cluster config inside a pod (refuses to start without
+                           a service-account token), the embedded simulated cluster only where no Kubernetes is detected
   --embedded-cluster FILE  run on the embedded cluster described by FILE (default examples/cluster.yaml)
   --log-level LEVEL        trace, debug, info, warn or error (also $LOG_LEVEL)
   -h, --help               show this help`;
@@ -65,9 +64,26 @@ interface Backend {
 }
 
 function createBackend(config: ServiceConfig, engine: Engine, mutex: Mutex, log: pino.Logger): Backend {
-  const useKube = !config.embedded && (config.kubeConfig !== "" || existsSync(IN_CLUSTER_TOKEN));
-  if (!useKube) {
-    log.info({ file: config.embeddedClusterFile }, "no Kubernetes configured: running on the embedded simulated cluster");
+  const choice = chooseBackend({
+    embedded: config.embedded,
+    kubeConfig: config.kubeConfig,
+    env: process.env,
+    exists: existsSync,
+    read: (path) => {
+      try {
+        return readFileSync(path, "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+  });
+  if (choice.kind === "refuse") {
+    log.fatal(choice.message);
+    console.error(`spark-scheduler: ${choice.message}`);
+    process.exit(1);
+  }
+  if (choice.kind === "embedded") {
+    log.info({ file: config.embeddedClusterFile, why: choice.why }, "running on the embedded simulated cluster");
     const backend = EmbeddedCluster.fromFile(engine, config.embeddedClusterFile, log);
     return { backend, startExtras: async () => {}, stopExtras: async () => {} };
   }

@@ -48,6 +48,19 @@ function startMain(args: string[]): Promise<{ url: string; logs: string[]; child
 }
 
 describe("npm start", () => {
+  it("inside a pod without a service-account token, exits with a clear error instead of simulating", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "0"], {
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443", LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/running inside Kubernetes but no readable service-account token/);
+  });
+
   it("runs on the embedded cluster without Kubernetes", async () => {
     const { url } = await startMain(["--embedded-cluster", "examples/cluster.yaml"]);
     const res = await postJson(`${url}/predicates`, example("driver-etl"));

@@ -21,4 +21,6 @@ export interface EngineConfig {
   executorPrioritizedNodeLabel?: LabelPriority;
   /** Keep rescheduled and extra executors in the zone the application runs in (single-AZ packers only). */
   dynamicAllocationSameAz: boolean;
+  /** Most executors one application may ask for (`max-executors-per-application`); default 10,000. */
+  maxExecutorsPerApp?: number;
 }

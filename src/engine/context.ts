@@ -1,7 +1,7 @@
 // Shared helpers of the driver and executor flows: config + state, and the per-pod lookups both need.
 
 import type { AppShape, Result } from "./app-shape.js";
-import { err } from "./app-shape.js";
+import { DEFAULT_MAX_EXECUTORS_PER_APP, checkShape, err } from "./app-shape.js";
 import type { EngineConfig } from "./config.js";
 import type { DemandIntent, DemandUnit } from "./decision.js";
 import { instanceGroupOf, nodeEligible } from "./eligibility.js";
@@ -31,6 +31,16 @@ export class EngineContext {
    * Spark conf ConfigMap mounted into the driver (zero-configuration support).
    */
   shape(driver: PodInfo): Result<AppShape> {
+    const r = this.readShape(driver);
+    return r.ok ? this.checkShape(r.value) : r;
+  }
+
+  /** Bounds every shape, whatever its source (app-shape.ts checkShape). */
+  checkShape(shape: AppShape): Result<AppShape> {
+    return checkShape(shape, this.config.maxExecutorsPerApp ?? DEFAULT_MAX_EXECUTORS_PER_APP);
+  }
+
+  private readShape(driver: PodInfo): Result<AppShape> {
     if (hasShapeAnnotations(driver)) return shapeFromAnnotations(driver);
     const operatorApp = driver.labels[SPARK_OPERATOR_APP_LABEL];
     const sparkApp = operatorApp ? this.state.sparkApplications.get(podKey(driver.namespace, operatorApp)) : undefined;

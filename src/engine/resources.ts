@@ -99,49 +99,76 @@ export function formatMemory(bytes: number): string {
 
 // ---------------------------------------------------------------------------------------------
 // Quantity parsing
+//
+// Kubernetes' resource.Quantity grammar (k8s.io/apimachinery pkg/api/resource, `ParseQuantity`):
+//   <quantity>        ::= <signedNumber><suffix>
+//   <number>          ::= <digits> | <digits>.<digits> | <digits>. | .<digits>
+//   <signedNumber>    ::= <number> | ("+" | "-") <number>
+//   <suffix>          ::= <binarySI> | <decimalExponent> | <decimalSI>
+//   <binarySI>        ::= Ki | Mi | Gi | Ti | Pi | Ei
+//   <decimalSI>       ::= n | u | m | "" | k | M | G | T | P | E
+//   <decimalExponent> ::= ("e" | "E") <signedNumber of digits>
+// A lone "E" is exa (10^18), not an exponent; "E3" is 10^3. No spaces anywhere ("1 Gi", " 1" are refused), no
+// other units ("1Gb", "1K"). Kubernetes' scanner also takes a number with no digits as zero ("Ki", "+", "."), so
+// we do too. The value is computed exactly (BigInt) and rounded up to the unit asked for, as Quantity.Value() and
+// MilliValue() round up. Kubernetes caps quantities at 2^63 − 1; we refuse what exceeds QUANTITY_MAX instead
+// (the largest double below 2^63, so every value still fits the int64 fields of the API). Values are exact
+// up to 2^53 (9 PB of memory, 9 million cores in millicores) and to 16 significant digits above.
 
-const BINARY_SUFFIX: Record<string, bigint> = {
-  Ki: 1n << 10n,
-  Mi: 1n << 20n,
-  Gi: 1n << 30n,
-  Ti: 1n << 40n,
-  Pi: 1n << 50n,
-  Ei: 1n << 60n,
-};
-const DECIMAL_SUFFIX: Record<string, number> = { n: -9, u: -6, m: -3, "": 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const BINARY_EXP: Record<string, bigint> = { Ki: 10n, Mi: 20n, Gi: 30n, Ti: 40n, Pi: 50n, Ei: 60n };
+const DECIMAL_EXP: Record<string, number> = { n: -9, u: -6, m: -3, "": 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 
-const QUANTITY_RE = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+|n|u|m|k|M|G|T|P|E)?$/;
+const QUANTITY_RE = /^([+-]?)([0-9]*)(?:\.([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE])?$/;
+
+/** Largest value a parsed quantity may have in the unit asked for: 2^63 − 1024, the largest double below 2^63. */
+export const QUANTITY_MAX = 2 ** 63 - 1024;
+/** Longest quantity string read (Kubernetes sets none; no real quantity comes close). */
+export const QUANTITY_MAX_LENGTH = 64;
+/** Decimal exponents beyond this cannot give a value ≤ QUANTITY_MAX unless the digits are zero. */
+const MAX_EXP10 = 40;
 
 /**
- * Parses a Kubernetes quantity ("500m", "1.5", "2Gi", "1e3") and returns ceil(value * multiplier),
- * computed exactly (no floating-point error). Returns undefined when the string is not a quantity.
+ * Parses a Kubernetes quantity ("500m", "1.5", "2Gi", "1e3", "2E") and returns ceil(value × multiplier),
+ * computed exactly. Returns undefined when the string is not a quantity or the result exceeds QUANTITY_MAX
+ * in magnitude.
  */
 export function parseQuantityScaled(input: string, multiplier: number): number | undefined {
-  const m = QUANTITY_RE.exec(input.trim());
-  if (!m) return undefined;
-  const [, sign, num, suffix = ""] = m;
-  const [intPart, fracPart = ""] = num.split(".");
-  // value = digits * 10^exp10 * binary
+  if (input.length > QUANTITY_MAX_LENGTH) return undefined;
+  const m = QUANTITY_RE.exec(input);
+  if (!m || input === "") return undefined;
+  const [, sign, intPart, fracPart = "", suffix = ""] = m;
   let digits = BigInt((intPart || "0") + fracPart);
+  if (digits === 0n) return 0;
+  // value = digits × 10^exp10 × 2^exp2
   let exp10 = -fracPart.length;
-  let binary = 1n;
-  if (suffix in BINARY_SUFFIX) binary = BINARY_SUFFIX[suffix];
-  else if (suffix.startsWith("e") || suffix.startsWith("E")) exp10 += Number(suffix.slice(1));
-  else exp10 += DECIMAL_SUFFIX[suffix];
-  digits *= binary * BigInt(multiplier);
+  let exp2 = 0n;
+  if (suffix in BINARY_EXP) exp2 = BINARY_EXP[suffix];
+  else if (suffix in DECIMAL_EXP) exp10 += DECIMAL_EXP[suffix];
+  else {
+    const e = Number(suffix.slice(1)); // [eE][+-]?digits
+    if (!Number.isSafeInteger(e) || Math.abs(e) > 1_000_000) return e < 0 ? ceilTiny(sign) : undefined;
+    exp10 += e;
+  }
+  digits = (digits << exp2) * BigInt(multiplier);
   let result: bigint;
-  if (exp10 >= 0) {
-    result = digits * 10n ** BigInt(exp10);
-  } else {
+  if (exp10 > MAX_EXP10) return undefined; // digits ≥ 1, so the value is ≥ 10^41
+  if (exp10 >= 0) result = digits * 10n ** BigInt(exp10);
+  else if (-exp10 > digits.toString().length + 1) result = 1n; // 0 < value < 1: rounds up to one unit
+  else {
     const div = 10n ** BigInt(-exp10);
     result = digits / div + (digits % div === 0n ? 0n : 1n);
   }
-  if (sign === "-") result = -result;
+  if (result > BigInt(QUANTITY_MAX)) return undefined;
   const n = Number(result);
-  return Number.isSafeInteger(n) ? n : undefined;
+  return sign === "-" ? -n : n;
 }
 
-/** CPU quantity → millicores (rounded up). */
+/** A non-zero value too small to write out: Kubernetes rounds it away from zero. */
+function ceilTiny(sign: string): number {
+  return sign === "-" ? -1 : 1;
+}
+
+/** CPU quantity → millicores (rounded up, as Quantity.MilliValue()). */
 export function parseCpu(input: string): number | undefined {
   return parseQuantityScaled(input, 1000);
 }
@@ -156,19 +183,19 @@ export function parseCount(input: string): number | undefined {
   return parseQuantityScaled(input, 1);
 }
 
-const SPARK_MEMORY_RE = /^(\d+(?:\.\d+)?)\s*([kmgtp])b?$/i;
-const SPARK_UNITS: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+// Spark's memory strings as the README allows them in annotations: digits, an optional fraction and one
+// lowercase binary unit ("4g", "512m", "1.5g"). Nothing else: "4gb", "4 g" and "4G" (a Kubernetes quantity, 4×10^9)
+// are not Spark strings here.
+const SPARK_MEMORY_RE = /^([0-9]+(?:\.[0-9]+)?)([kmgtp])$/;
+const SPARK_UNITS: Record<string, bigint> = { k: 10n, m: 20n, g: 30n, t: 40n, p: 50n };
 
-/**
- * Spark's JVM memory strings ("4g", "512m", "1.5g", "2048mb"), binary units.
- * A bare number is MiB, as Spark reads `spark.executor.memory`.
- */
+/** Spark memory strings ("4g", "512m", "1.5g"), binary units, rounded up to a byte; a bare number is MiB. */
 export function parseSparkMemory(input: string): number | undefined {
-  const s = input.trim();
-  if (/^\d+$/.test(s)) return Number(s) * 2 ** 20;
-  const m = SPARK_MEMORY_RE.exec(s);
+  if (/^[0-9]+$/.test(input)) return parseQuantityScaled(`${input}Mi`, 1);
+  const m = SPARK_MEMORY_RE.exec(input);
   if (!m) return undefined;
-  return Math.ceil(Number(m[1]) * SPARK_UNITS[m[2].toLowerCase()]);
+  const exp = Number(SPARK_UNITS[m[2]]) / 10;
+  return parseQuantityScaled(`${m[1]}${["Ki", "Mi", "Gi", "Ti", "Pi"][exp - 1]}`, 1);
 }
 
 /**
@@ -177,21 +204,33 @@ export function parseSparkMemory(input: string): number | undefined {
  * Spark's MiB, not Kubernetes' milli-bytes, which no one means for memory.
  */
 export function parseMemory(input: string): number | undefined {
-  const s = input.trim();
-  if (/^\d+(\.\d+)?m$/.test(s)) return parseSparkMemory(s);
-  return parseMemoryQuantity(s) ?? parseSparkMemory(s);
+  if (/^[0-9]+(\.[0-9]+)?m$/.test(input)) return parseSparkMemory(input);
+  return parseMemoryQuantity(input) ?? parseSparkMemory(input);
 }
 
-/** Parses a Kubernetes `resources.requests`-style map into Resources (unknown keys ignored). */
-export function resourcesFromMap(map: Record<string, unknown> | undefined | null): Resources {
+/**
+ * Parses a Kubernetes `resources.requests`-style map into Resources (unknown keys ignored). A value that is not a
+ * quantity (Kubernetes also takes a JSON number), or is negative, counts as 0 and is reported to `onInvalid`.
+ */
+export function resourcesFromMap(
+  map: Record<string, unknown> | undefined | null,
+  onInvalid?: (key: string, value: unknown) => void,
+): Resources {
   const out = zero();
   if (!map) return out;
-  const cpu = map.cpu;
-  const memory = map.memory;
-  const gpu = map[GPU_RESOURCE];
-  if (cpu !== undefined && cpu !== null) out.cpu = parseCpu(String(cpu)) ?? 0;
-  if (memory !== undefined && memory !== null) out.memory = parseMemoryQuantity(String(memory)) ?? 0;
-  if (gpu !== undefined && gpu !== null) out.gpu = parseCount(String(gpu)) ?? 0;
+  const read = (key: string, parse: (v: string) => number | undefined): number => {
+    const v = map[key];
+    if (v === undefined || v === null) return 0;
+    const n = typeof v === "string" || typeof v === "number" ? parse(String(v)) : undefined;
+    if (n === undefined || n < 0) {
+      onInvalid?.(key, v);
+      return 0;
+    }
+    return n;
+  };
+  out.cpu = read("cpu", parseCpu);
+  out.memory = read("memory", parseMemoryQuantity);
+  out.gpu = read(GPU_RESOURCE, parseCount);
   return out;
 }
 

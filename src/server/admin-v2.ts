@@ -4,7 +4,7 @@
 
 import { type JsonObject, create, equals } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import {
   ChangeType,
   type ExplainPodResponse,
@@ -44,7 +44,9 @@ import type { Reservation } from "../engine/reservation.js";
 import { type Resources, sub } from "../engine/resources.js";
 import { shapeFromSparkApplication, shapeFromSparkProperties } from "../engine/spark-conf.js";
 import type { Scheduler } from "../kube/scheduler.js";
+import { RequestError, badField, notFound } from "./errors.js";
 import { paginate } from "./pagination.js";
+import { int64 } from "./wire.js";
 import { WatchHub, type WatchHubOptions } from "./watch-hub.js";
 
 export const OUTCOMES: Record<EngineOutcome, Outcome> = {
@@ -70,19 +72,19 @@ export const MAX_PROPERTIES_CHARS = 256 * 1024;
 const VERDICTS = { "not-eligible": NodeVerdict.NOT_ELIGIBLE, insufficient: NodeVerdict.INSUFFICIENT, fits: NodeVerdict.FITS };
 
 export function resourcesMsg(r: Resources): ResourcesMsg {
-  return create(ResourcesSchema, { cpuMillis: BigInt(r.cpu), memoryBytes: BigInt(r.memory), gpus: BigInt(r.gpu) });
+  return create(ResourcesSchema, { cpuMillis: int64(r.cpu), memoryBytes: int64(r.memory), gpus: int64(r.gpu) });
 }
 
 export function resourcesFromMsg(m: ResourcesMsg | undefined, field: string): Resources {
-  if (!m) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+  if (!m) throw badField(field, "is required");
   const parts = [m.cpuMillis, m.memoryBytes, m.gpus];
-  if (parts.some((v) => v < 0n)) throw new ConnectError(`${field} must not be negative`, Code.InvalidArgument);
-  if (parts.some((v) => v > BigInt(Number.MAX_SAFE_INTEGER))) throw new ConnectError(`${field} is too large`, Code.InvalidArgument);
+  if (parts.some((v) => v < 0n)) throw badField(field, "must not be negative");
+  if (parts.some((v) => v > BigInt(Number.MAX_SAFE_INTEGER))) throw badField(field, "is too large", "LIMIT_EXCEEDED");
   return { cpu: Number(m.cpuMillis), memory: Number(m.memoryBytes), gpu: Number(m.gpus) };
 }
 
 export function required(value: string, field: string): string {
-  if (!value) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+  if (!value) throw badField(field, "is required");
   return value;
 }
 
@@ -203,7 +205,7 @@ function syntheticDriver(scheduler: Scheduler, name: string, namespace: string, 
 function batchApp(scheduler: Scheduler, app: SimulatedApplication, index: number, nowMs: number): BatchApp {
   const name = app.name || `app-${index + 1}`;
   const where = `applications[${index}] (${name})`;
-  const fail = (msg: string) => new ConnectError(`${where}: ${msg}`, Code.InvalidArgument);
+  const fail = (msg: string): RequestError => badField(where, msg);
   const namespace = app.namespace || "default";
   const src = app.source;
   let driver: PodInfo;
@@ -316,8 +318,11 @@ export function createAdminV2(scheduler: Scheduler, toReservationMsg: (r: Reserv
     async explainPod(req: { namespace: string; podName: string }): Promise<ExplainPodResponse> {
       const namespace = required(req.namespace, "namespace");
       const podName = required(req.podName, "pod_name");
-      const result = await scheduler.read(() => explainPod(engine.ctx, namespace, podName, scheduler.now()));
-      if (!result.ok) throw new ConnectError(result.error, result.error.includes("not known") ? Code.NotFound : Code.InvalidArgument);
+      const result = await scheduler.read(() =>
+        engine.state.getPod(namespace, podName) ? explainPod(engine.ctx, namespace, podName, scheduler.now()) : undefined,
+      );
+      if (!result) throw notFound(`pod ${namespace}/${podName} is not known to spark-scheduler`);
+      if (!result.ok) throw badField("pod_name", result.error);
       return explanationMsg(result.value);
     },
 
@@ -329,13 +334,13 @@ export function createAdminV2(scheduler: Scheduler, toReservationMsg: (r: Reserv
     },
 
     async simulateBatch(req: { applications: SimulatedApplication[] }) {
-      if (req.applications.length === 0) throw new ConnectError("applications must list at least one application", Code.InvalidArgument);
-      if (req.applications.length > MAX_BATCH) throw new ConnectError(`applications may list at most ${MAX_BATCH} applications`, Code.InvalidArgument);
+      if (req.applications.length === 0) throw badField("applications", "must list at least one application");
+      if (req.applications.length > MAX_BATCH) throw badField("applications", `may list at most ${MAX_BATCH} applications`, "LIMIT_EXCEEDED");
       const now = scheduler.now();
       const apps = req.applications.map((a, i) => batchApp(scheduler, a, i, now));
       const names = new Set<string>();
       for (const a of apps) {
-        if (names.has(a.name)) throw new ConnectError(`application name ${a.name} is used twice`, Code.InvalidArgument);
+        if (names.has(a.name)) throw badField("applications.name", `${a.name} is used twice`);
         names.add(a.name);
       }
       const results = await scheduler.read(() => simulateBatch(engine.ctx, apps, now));
@@ -385,7 +390,7 @@ export function createAdminV2(scheduler: Scheduler, toReservationMsg: (r: Reserv
     },
 
     async *watchQueue(req: { instanceGroups: string[] }, ctx: HandlerContext): AsyncGenerator<WatchQueueResponse> {
-      if (req.instanceGroups.length > 100) throw new ConnectError("instance_groups may list at most 100 groups", Code.InvalidArgument);
+      if (req.instanceGroups.length > 100) throw badField("instance_groups", "may list at most 100 groups", "LIMIT_EXCEEDED");
       const wanted = req.instanceGroups.length > 0 ? new Set(req.instanceGroups.map(groupFromName)) : undefined;
       const load = async () => {
         const { token, value } = await verdicts();

@@ -12,7 +12,10 @@ import { HealthService, ServingStatus, registerHealth } from "./health.js";
 import { type FallbackHandler, type RunningServer, startServer } from "./listen.js";
 import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
+import { errorInterceptor } from "./errors.js";
+import { guardRequests } from "./request-guard.js";
 import { type ServiceOptions, createService } from "./service.js";
+import { validationInterceptor } from "./validation.js";
 import { handleWeb, isWebPath } from "./web-route.js";
 
 export interface AppOptions {
@@ -97,7 +100,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     fallback,
     logger: log,
     tls: opts.tls,
-    adapterOptions: { readMaxBytes: opts.maxBodyBytes },
+    adapterOptions: { readMaxBytes: opts.maxBodyBytes, interceptors: [errorInterceptor, validationInterceptor] },
+    wrapHandler: (h) => guardRequests(h, opts.maxBodyBytes),
   });
   return {
     server,

@@ -7,6 +7,7 @@
 // ConversionReview (malformed JSON, wrong kind, no uid or desiredAPIVersion) or is too large gets HTTP 400.
 
 import { RR_API_VERSIONS, convertReservationObject } from "../engine/rr-conversion.js";
+import { RequestError, jsonError } from "./errors.js";
 import { BadRequest, type Req, type Res, readBody, sendJson } from "./extender-route.js";
 
 export const CONVERSION_REVIEW_API_VERSIONS: readonly string[] = ["apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1"];
@@ -77,8 +78,8 @@ export async function handleConversion(req: Req, res: Res, maxBodyBytes: number)
   try {
     review = parseConversionReview(await readBody(req, maxBodyBytes));
   } catch (e) {
-    if (e instanceof BadRequest) {
-      sendJson(res, 400, { error: e.message });
+    if (e instanceof RequestError) {
+      sendJson(res, 400, jsonError(e));
       return;
     }
     throw e;

@@ -3,27 +3,35 @@
 // case-insensitively, as Go's decoder does). With nodeCacheCapable: true kube-scheduler sends NodeNames and
 // reads NodeNames back; with false it sends full Nodes and reads Nodes back — both are answered in kind.
 // Response: ExtenderFilterResult with exactly one node on success; on failure every offered node is listed
-// with the reason. Malformed or oversized bodies get HTTP 400 with a message; nothing crashes.
+// with the reason. Malformed or oversized bodies, and pods whose fields do not have Kubernetes' types, get HTTP
+// 400 `{error, reason, violations}` (errors.ts); nothing crashes. An empty node list is answered with `Error`
+// set, as the Filter RPC refuses it.
 
 import type { ServerResponse } from "node:http";
+import { Code } from "@connectrpc/connect";
 import type { Decision } from "../engine/decision.js";
 import { isSuccess } from "../engine/decision.js";
-import { podFromObject } from "../engine/model.js";
 import type { Scheduler } from "../kube/scheduler.js";
-
+import { type ErrorReason, RequestError, jsonError } from "./errors.js";
 import type { FallbackHandler } from "./listen.js";
+import { checkNodeNames, podFromRequest } from "./validation.js";
 
 export type Req = Parameters<FallbackHandler>[0];
 export type Res = Parameters<FallbackHandler>[1];
 
-export class BadRequest extends Error {}
+/** A body that cannot be read as the route's request (HTTP 400). */
+export class BadRequest extends RequestError {
+  constructor(message: string, reason: ErrorReason = "MALFORMED_BODY") {
+    super(Code.InvalidArgument, reason, message);
+  }
+}
 
 /** Reads a request body, refusing more than `limit` bytes. */
 export function readBody(req: Req, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? "NaN");
     if (Number.isFinite(declared) && declared > limit) {
-      reject(new BadRequest(`request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+      reject(new BadRequest(`request body of ${declared} bytes exceeds the limit of ${limit} bytes`, "BODY_TOO_LARGE"));
       req.resume();
       return;
     }
@@ -35,7 +43,7 @@ export function readBody(req: Req, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         done = true;
-        reject(new BadRequest(`request body exceeds the limit of ${limit} bytes`));
+        reject(new BadRequest(`request body exceeds the limit of ${limit} bytes`, "BODY_TOO_LARGE"));
         return;
       }
       chunks.push(chunk);
@@ -79,16 +87,10 @@ export function parseExtenderArgs(body: Buffer): ExtenderArgs {
   const args = raw as Obj;
   const pod = field(args, "Pod");
   if (!pod || typeof pod !== "object" || Array.isArray(pod)) throw new BadRequest("ExtenderArgs.Pod must be a Pod object");
-  const meta = (pod as Obj).metadata as Obj | undefined;
-  if (!meta || typeof meta.name !== "string" || meta.name === "") {
-    throw new BadRequest("ExtenderArgs.Pod.metadata.name is required");
-  }
   const names = field(args, "NodeNames");
   if (names !== undefined && names !== null) {
-    if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
-      throw new BadRequest("ExtenderArgs.NodeNames must be a list of node names");
-    }
-    return { pod: pod as Obj, nodeNames: names as string[] };
+    if (!Array.isArray(names)) throw new BadRequest("ExtenderArgs.NodeNames must be a list of node names", "INVALID_ARGUMENT");
+    return { pod: pod as Obj, nodeNames: checkNodeNames(names, "NodeNames") };
   }
   const nodes = field(args, "Nodes");
   if (nodes !== undefined && nodes !== null) {
@@ -100,7 +102,7 @@ export function parseExtenderArgs(body: Buffer): ExtenderArgs {
       if (typeof name !== "string" || !name) throw new BadRequest("every node in ExtenderArgs.Nodes.items needs metadata.name");
       byName.set(name, n as Obj);
     }
-    return { pod: pod as Obj, nodeNames: [...byName.keys()], nodes: byName };
+    return { pod: pod as Obj, nodeNames: checkNodeNames([...byName.keys()], "Nodes.items"), nodes: byName };
   }
   throw new BadRequest("ExtenderArgs needs NodeNames (nodeCacheCapable: true) or Nodes (nodeCacheCapable: false)");
 }
@@ -143,18 +145,35 @@ export function sendJson(res: Res, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** The answer to a call that offered no node: kube-scheduler reports `Error` as an extender failure. */
+export function noNodesResult(args: ExtenderArgs): Obj {
+  return {
+    Nodes: args.nodes ? { apiVersion: "v1", kind: "NodeList", metadata: {}, items: [] } : null,
+    NodeNames: args.nodes ? null : [],
+    FailedNodes: {},
+    FailedAndUnresolvableNodes: {},
+    Error: "ExtenderArgs must offer at least one node (NodeNames or Nodes.items is empty)",
+  };
+}
+
 /** Handles one extender filter call end to end. */
 export async function handleFilter(req: Req, res: Res, scheduler: Scheduler, maxBodyBytes: number): Promise<void> {
   let args: ExtenderArgs;
+  let pod;
   try {
     args = parseExtenderArgs(await readBody(req, maxBodyBytes));
+    pod = podFromRequest(args.pod, "Pod", scheduler.now());
   } catch (e) {
-    if (e instanceof BadRequest) {
-      sendJson(res, 400, { error: e.message });
+    if (e instanceof RequestError) {
+      sendJson(res, 400, jsonError(e));
       return;
     }
     throw e;
   }
-  const decision = await scheduler.filter(podFromObject(args.pod), args.nodeNames);
+  if (args.nodeNames.length === 0) {
+    sendJson(res, 200, noNodesResult(args));
+    return;
+  }
+  const decision = await scheduler.filter(pod, args.nodeNames);
   sendJson(res, 200, filterResult(args, decision));
 }

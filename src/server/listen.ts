@@ -19,8 +19,15 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { Code, ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
+import {
+  type ConnectNodeAdapterOptions,
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { pino, type Logger } from "pino";
 
 /** Handler for requests that match no RPC; gets an http1 or an http2 compat request/response. */
@@ -39,6 +46,8 @@ export interface StartServerOptions {
   logger?: Logger;
   /** More Connect options (interceptors, readMaxBytes, jsonOptions, …). */
   adapterOptions?: Omit<ConnectNodeAdapterOptions, "routes" | "fallback">;
+  /** Wraps every RPC handler (e.g. request-guard.ts), before any request reaches it. */
+  wrapHandler?: (handler: UniversalHandler) => UniversalHandler;
   /**
    * Serve TLS (HTTP/1.1 and h2 negotiated by ALPN) instead of cleartext, e.g. for kube-scheduler's
    * `enableHTTPS` or the API server's CRD conversion webhook calls. PEM certificate chain and private key.
@@ -84,6 +93,29 @@ const notFound: FallbackHandler = (_req, res) => {
   res.end("not found\n");
 };
 
+/**
+ * connect-node's `connectNodeAdapter`, with a hook to wrap each RPC handler (connectNodeAdapter offers none) and
+ * handler failures logged through pino instead of console.error.
+ */
+function nodeAdapter(options: ConnectNodeAdapterOptions, wrap: (h: UniversalHandler) => UniversalHandler, log: Logger): FallbackHandler {
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  options.routes(router);
+  const paths = new Map<string, UniversalHandler>();
+  for (const h of router.handlers) paths.set((options.requestPathPrefix ?? "") + h.requestPath, wrap(h));
+  const fallback = options.fallback ?? notFound;
+  return (req, res) => {
+    const uHandler = paths.get(req.url?.split("?", 2)[0] ?? "");
+    if (!uHandler) return fallback(req, res);
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues?.(req));
+    uHandler(uReq)
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        log.error({ err: reason, rpc: `${uHandler.service.typeName}/${uHandler.method.name}` }, "rpc handler failed");
+      });
+  };
+}
+
 function urlHost(host: string | undefined): string {
   if (host === undefined || host === "" || host === "0.0.0.0") return "127.0.0.1";
   if (host === "::") return "[::1]";
@@ -98,12 +130,16 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
 
   const shutdown = new AbortController();
   const userShutdownSignal = options.adapterOptions?.shutdownSignal;
-  const handler = connectNodeAdapter({
-    ...options.adapterOptions,
-    routes: options.routes,
-    fallback: options.fallback ?? notFound,
-    shutdownSignal: userShutdownSignal ? AbortSignal.any([userShutdownSignal, shutdown.signal]) : shutdown.signal,
-  });
+  const handler = nodeAdapter(
+    {
+      ...options.adapterOptions,
+      routes: options.routes,
+      fallback: options.fallback ?? notFound,
+      shutdownSignal: userShutdownSignal ? AbortSignal.any([userShutdownSignal, shutdown.signal]) : shutdown.signal,
+    },
+    options.wrapHandler ?? ((h) => h),
+    log,
+  );
 
   let closing = false;
   const inFlight = new Set<http.ServerResponse>(); // HTTP/1.1 responses not yet finished

@@ -3,7 +3,7 @@
 // an offset, so a list that changes between pages neither repeats nor skips the items that stay; a token is
 // bound to the request's filter so it cannot be replayed against another one.
 
-import { Code, ConnectError } from "@connectrpc/connect";
+import { badField } from "./errors.js";
 
 export interface PageLimits {
   defaultSize: number;
@@ -22,7 +22,7 @@ function encode(after: string, filter: string): string {
 }
 
 function decode(token: string, filter: string): string {
-  const bad = () => new ConnectError("page_token is not a token this service issued", Code.InvalidArgument);
+  const bad = () => badField("page_token", "is not a token this service issued");
   if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
   let parsed: unknown;
   try {
@@ -32,7 +32,7 @@ function decode(token: string, filter: string): string {
   }
   const p = parsed as { a?: unknown; f?: unknown };
   if (typeof p?.a !== "string" || typeof p.f !== "string") throw bad();
-  if (p.f !== filter) throw new ConnectError("page_token was issued for a request with other filters", Code.InvalidArgument);
+  if (p.f !== filter) throw badField("page_token", "was issued for a request with other filters");
   return p.a;
 }
 
@@ -48,7 +48,7 @@ export function paginate<T>(
   limits: PageLimits,
   filter = "",
 ): Page<T> {
-  if (pageSize < 0) throw new ConnectError("page_size must not be negative", Code.InvalidArgument);
+  if (pageSize < 0) throw badField("page_size", "must not be negative");
   const size = pageSize === 0 ? limits.defaultSize : Math.min(pageSize, limits.maxSize);
   let start = 0;
   if (pageToken !== "") {

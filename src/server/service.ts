@@ -1,8 +1,7 @@
 // sparkscheduler.v1.SparkSchedulerService: the engine as typed RPCs (Connect, gRPC, gRPC-Web).
 
-import { create, type JsonObject } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type FilterResponse,
   QueueState,
@@ -10,26 +9,20 @@ import {
   ReservationSchema,
   SparkSchedulerService,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import type { AppShape } from "../engine/app-shape.js";
+import { type AppShape, DEFAULT_MAX_EXECUTORS_PER_APP } from "../engine/app-shape.js";
 import { isSuccess } from "../engine/decision.js";
 import { type PodInfo, podFromObject } from "../engine/model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots } from "../engine/reservation.js";
 import type { Scheduler } from "../kube/scheduler.js";
-import { type AdminV2Options, OUTCOMES, createAdminV2, required, resourcesFromMsg, resourcesMsg } from "./admin-v2.js";
+import { type AdminV2Options, OUTCOMES, createAdminV2, resourcesFromMsg, resourcesMsg } from "./admin-v2.js";
+import { badField, notFound } from "./errors.js";
 import { paginate } from "./pagination.js";
+import { checkNodeNames, podFromRequest } from "./validation.js";
+import { timestamp } from "./wire.js";
 
 const QUEUE_STATES = { waiting: QueueState.WAITING, admitted: QueueState.ADMITTED, scheduled: QueueState.SCHEDULED };
 
 export { resourcesMsg };
-
-function podFromStruct(pod: JsonObject | undefined, field: string): PodInfo {
-  if (!pod) throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-  const meta = pod.metadata as JsonObject | undefined;
-  if (!meta || typeof meta.name !== "string" || !meta.name) {
-    throw new ConnectError(`${field}.metadata.name is required`, Code.InvalidArgument);
-  }
-  return podFromObject(pod);
-}
 
 export type ServiceOptions = AdminV2Options;
 
@@ -43,7 +36,7 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
       namespace: r.namespace,
       appId: r.appId,
       driverPod: r.driverPod,
-      createdAt: timestampFromMs(r.createdAtMs),
+      createdAt: timestamp(r.createdAtMs),
       slots: [DRIVER_SLOT, ...executorSlots(r)]
         .filter((name) => r.slots.has(name))
         .map((name) => {
@@ -57,16 +50,15 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
           };
         }),
       softSlots: [...(soft?.executors ?? [])].map(([pod, s]) => ({ pod, node: s.node, resources: resourcesMsg(s.resources) })),
-      maxExtraExecutors: soft?.maxExtra ?? 0,
+      maxExtraExecutors: Math.min(soft?.maxExtra ?? 0, 2 ** 31 - 1),
     });
   };
   const v2 = createAdminV2(scheduler, toMsg, options);
 
   return {
     async filter(req): Promise<FilterResponse> {
-      const pod = podFromStruct(req.pod, "pod");
-      if (req.nodeNames.length === 0) throw new ConnectError("node_names must list at least one node", Code.InvalidArgument);
-      const d = await scheduler.filter(pod, req.nodeNames);
+      const pod = podFromRequest(req.pod, "pod", scheduler.now());
+      const d = await scheduler.filter(pod, checkNodeNames(req.nodeNames, "node_names"));
       const ok = isSuccess(d.outcome);
       const failedNodes: Record<string, string> = {};
       if (!ok) for (const n of req.nodeNames) failedNodes[n] = d.reason ?? d.outcome;
@@ -80,10 +72,10 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
     },
 
     async getReservation(req) {
-      const namespace = required(req.namespace, "namespace");
-      const appId = required(req.appId, "app_id");
+      // Required fields and bounds: RPC_RULES (validation.ts), checked before the handler runs.
+      const { namespace, appId } = req;
       const r = await scheduler.read(() => engine.state.getReservation(namespace, appId));
-      if (!r) throw new ConnectError(`no reservation for application ${namespace}/${appId}`, Code.NotFound);
+      if (!r) throw notFound(`no reservation for application ${namespace}/${appId}`);
       return { reservation: await scheduler.read(() => toMsg(r)) };
     },
 
@@ -96,13 +88,12 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
     },
 
     async getQueuePosition(req) {
-      const namespace = required(req.namespace, "namespace");
-      const podName = required(req.podName, "pod_name");
-      const result = await scheduler.read(() => engine.queuePosition(namespace, podName, scheduler.now()));
-      if (!result.ok) {
-        const notFound = result.error.includes("not known");
-        throw new ConnectError(result.error, notFound ? Code.NotFound : Code.InvalidArgument);
-      }
+      const { namespace, podName } = req;
+      const result = await scheduler.read(() =>
+        engine.state.getPod(namespace, podName) ? engine.queuePosition(namespace, podName, scheduler.now()) : undefined,
+      );
+      if (!result) throw notFound(`pod ${namespace}/${podName} is not known to spark-scheduler`);
+      if (!result.ok) throw badField("pod_name", result.error);
       const q = result.value;
       const details = q.state === "waiting" ? await v2.queueDetails(namespace, podName) : { blockers: [] };
       return {
@@ -115,7 +106,7 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
           namespace: e.namespace,
           podName: e.podName,
           appId: e.appId,
-          createdAt: timestampFromMs(e.createdAtMs),
+          createdAt: timestamp(e.createdAtMs),
           demand: e.demand ? resourcesMsg(e.demand) : undefined,
           fits: e.fits,
         })),
@@ -130,20 +121,22 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
       let driver: PodInfo;
       let shape: AppShape;
       if (req.pod) {
-        driver = podFromStruct(req.pod, "pod");
+        driver = podFromRequest(req.pod, "pod", scheduler.now());
         const s = engine.ctx.shape(driver);
-        if (!s.ok) throw new ConnectError(s.error, Code.InvalidArgument);
+        if (!s.ok) throw badField("pod", s.error);
         shape = s.value;
       } else {
-        if (req.executorCount < 0) throw new ConnectError("executor_count must not be negative", Code.InvalidArgument);
-        shape = {
+        const s = engine.ctx.checkShape({
           driver: resourcesFromMsg(req.driver, "driver"),
           executor: resourcesFromMsg(req.executor, "executor"),
           minExecutors: req.executorCount,
           maxExecutors: req.executorCount,
           dynamicAllocation: false,
           source: "annotations",
-        };
+        });
+        const overLimit = req.executorCount > (engine.config.maxExecutorsPerApp ?? DEFAULT_MAX_EXECUTORS_PER_APP);
+        if (!s.ok) throw badField(overLimit ? "executor_count" : "executor", s.error, overLimit ? "LIMIT_EXCEEDED" : "INVALID_ARGUMENT");
+        shape = s.value;
         driver = podFromObject({
           metadata: { name: "simulated-driver", namespace: "default", labels: { "spark-role": "driver" } },
           spec: { nodeSelector: req.nodeSelector },

@@ -165,7 +165,7 @@ describe("SimulateBatch", () => {
     const err = await client.simulateBatch({ applications: [{ name: "ok", source: { case: "sparkProperties", value: "spark.driver.cores=x" } }] }).catch((e) => ConnectError.from(e));
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.InvalidArgument);
-    expect((err as ConnectError).rawMessage).toMatch(/^applications\[0\] \(ok\): /);
+    expect((err as ConnectError).rawMessage).toMatch(/^applications\[0\] \(ok\) /);
     expect(await code(client.simulateBatch({ applications: [] }))).toBe(Code.InvalidArgument);
     expect(await code(client.simulateBatch({ applications: [{ name: "empty" }] }))).toBe(Code.InvalidArgument);
     expect(await code(client.simulateBatch({ applications: Array.from({ length: 101 }, () => ({ source: { case: "sparkProperties" as const, value: "" } })) }))).toBe(

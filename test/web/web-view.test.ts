@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Outcome, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { type TestApp, example, startTestApp } from "../server/app-harness.js";
 import { launch } from "./chromium.js";
@@ -57,11 +57,14 @@ describe("web view in Chromium", () => {
     await row.waitFor({ timeout: 15_000 });
     expect(await row.locator("td").nth(4).textContent()).toBe("0/8 bound");
     // The node grid follows: some node now shows reserved cpu.
-    await page.waitForFunction(
-      // Runs in the page (a string, so this Node-typed file needs no DOM types).
-      `[...document.querySelectorAll(".bar .reserved")].some((e) => parseFloat(e.style.width) > 0)`,
-      null,
-      { timeout: 15_000 },
+    // Polled from Node with $$eval (a function call into the page, which the page's CSP allows; a string
+    // predicate would be eval'd and is refused by `default-src 'self'`).
+    await vi.waitFor(
+      async () => {
+        const widths = await page.$$eval(".bar .reserved", (els) => els.map((e) => (e as unknown as { style: { width: string } }).style.width));
+        expect(widths.some((w) => parseFloat(w) > 0)).toBe(true);
+      },
+      { timeout: 15_000, interval: 200 },
     );
 
     const big = example("driver-too-big");
