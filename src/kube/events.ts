@@ -18,6 +18,7 @@ import type { Decision } from "../engine/decision.js";
 import type { PodInfo } from "../engine/model.js";
 import { DRIVER_SLOT } from "../engine/reservation.js";
 import { ROLE_LABEL } from "../engine/spark-pods.js";
+import { kubeObserver } from "../server/metrics.js";
 
 export const EVENT_REASONS = {
   admitted: "ApplicationAdmitted",
@@ -139,7 +140,7 @@ export class EventRecorder {
       reportingInstance: this.instance,
     };
     try {
-      await this.events.createNamespacedEvent({ namespace: pod.namespace, body: event });
+      await kubeObserver.timeWrite("events", "create", () => this.events.createNamespacedEvent({ namespace: pod.namespace, body: event }));
     } catch (e) {
       if (entry.eventName === name) entry.eventName = undefined;
       throw new Error(`create event ${spec.reason} for pod ${pod.namespace}/${pod.name}: ${(e as Error).message}`, { cause: e });
@@ -150,14 +151,14 @@ export class EventRecorder {
   private async update(entry: Tracked, now: number): Promise<void> {
     const { pod, spec } = entry;
     try {
-      await this.events.patchNamespacedEvent(
+      await kubeObserver.timeWrite("events", "patch", () => this.events.patchNamespacedEvent(
         {
           name: entry.eventName!,
           namespace: pod.namespace,
           body: { series: { count: entry.count, lastObservedTime: new k8s.V1MicroTime(now).toISOString() } },
         },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      );
+      ));
     } catch (e) {
       if (e instanceof k8s.ApiException && e.code === 404) return this.create(entry);
       throw new Error(`update event ${spec.reason} for pod ${pod.namespace}/${pod.name}: ${(e as Error).message}`, { cause: e });
