@@ -104,9 +104,11 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { service: "spark-scheduler" } });
   const engine = new Engine(config.engine);
   const mutex = new Mutex();
-  const metrics = new Metrics(engine, { defaultMetrics: true });
+  const metrics = new Metrics(engine, { defaultMetrics: true, kube: true });
   const { backend, onDecision, startExtras, stopExtras } = createBackend(config, engine, mutex, log);
   const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
+  metrics.observeBackend(backend);
+  metrics.startConsistencyChecks((fn) => scheduler.read(fn), log.child({ component: "consistency" }));
   const app = await startApp({
     scheduler,
     metrics,
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     clearInterval(healthTimer);
+    metrics.close();
     await app.close();
     await stopExtras();
     await backend.stop();

@@ -125,7 +125,7 @@ describe("npm start", () => {
       const rr = server.get(RRS, "etl", "spark")!;
       expect(rr).toMatchObject({ metadata: { ownerReferences: [{ kind: "Pod", name: "etl-driver" }] } });
       expect((rr as any).spec.reservations.driver.node).toBe(res.json.NodeNames[0]);
-      await eventually(() => server.list("events", "spark").some((e: any) => e.reason === "ApplicationAdmitted"), 5000, 50);
+      await eventually(() => server.list("events.events.k8s.io", "spark").some((e: any) => e.reason === "ApplicationAdmitted"), 5000, 50);
       expect(server.get(CRDS, "resourcereservations.sparkscheduler.palantir.com")).toBeDefined();
     } finally {
       for (const c of children.splice(0)) c.kill("SIGTERM");

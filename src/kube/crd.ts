@@ -15,7 +15,7 @@
 // it did not become Established in time. ensureCrd never deletes or rewrites the CRD; a timeout is a start-up
 // error that names what was seen.
 //
-// examples/resourcereservation-crd.yaml holds the same definition (a test keeps the two identical).
+// deploy/base/crd.yaml is generated from it (`npm run manifests`; a test keeps the two identical).
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -167,7 +167,7 @@ function verifyServesV1beta2(crd: k8s.V1CustomResourceDefinition): void {
     const served = (crd.spec?.versions ?? []).filter((v) => v.served).map((v) => v.name);
     throw new CrdError(
       `CRD ${RR_CRD_NAME} exists but does not serve ${RR_VERSION} (served: ${served.join(", ") || "none"}); ` +
-        `spark-scheduler reads and writes ${RR_VERSION}. Add it to the CRD (see examples/resourcereservation-crd.yaml); ` +
+        `spark-scheduler reads and writes ${RR_VERSION}. Add it to the CRD (see deploy/base/crd.yaml); ` +
         `spark-scheduler does not modify an existing CRD`,
     );
   }

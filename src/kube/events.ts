@@ -4,10 +4,12 @@
 // - Warning ApplicationWaiting      the application does not fit, or an earlier driver is ahead of it;
 // - Warning InvalidSparkApplication the driver's application cannot be sized.
 //
-// Warnings are rate-limited per pod: at most one write per minute. Occurrences in between are counted, and a
-// repeat of the same reason and message updates `count` and `lastTimestamp` of the existing event, as
-// Kubernetes' event correlator does. Writes are fire-and-forget: errors are logged, never thrown at the caller.
-// Memory is bounded: the least recently seen pods are forgotten.
+// Events are written through events.k8s.io/v1 (the core/v1 Event API is the legacy one): `regarding` the pod,
+// `reportingController` spark-scheduler, `reportingInstance` this host, `action` Scheduling, and `note` the
+// message. Warnings are rate-limited per pod: at most one write per minute. Occurrences in between are counted,
+// and a repeat of the same reason and note patches `series` (count, lastObservedTime) of the existing event, as
+// client-go's event recorder does; `eventTime` stays the first occurrence. Writes are fire-and-forget: errors
+// are logged, never thrown at the caller. Memory is bounded: the least recently seen pods are forgotten.
 
 import { hostname } from "node:os";
 import * as k8s from "@kubernetes/client-node";
@@ -16,6 +18,7 @@ import type { Decision } from "../engine/decision.js";
 import type { PodInfo } from "../engine/model.js";
 import { DRIVER_SLOT } from "../engine/reservation.js";
 import { ROLE_LABEL } from "../engine/spark-pods.js";
+import { kubeObserver } from "../server/metrics.js";
 
 export const EVENT_REASONS = {
   admitted: "ApplicationAdmitted",
@@ -25,13 +28,16 @@ export const EVENT_REASONS = {
 
 const REPEAT_INTERVAL_MS = 60_000;
 const MAX_TRACKED = 4096;
-/** Kubernetes rejects event messages longer than this. */
+/** Kubernetes rejects event notes longer than this. */
 const MAX_MESSAGE_LENGTH = 1024;
+/** Kubernetes rejects a reportingInstance longer than this. */
+const MAX_INSTANCE_LENGTH = 128;
+const ACTION = "Scheduling";
 
 export interface EventRecorderOptions {
   kc: k8s.KubeConfig;
   log: Logger;
-  /** source.component and reportingComponent of the events. Default "spark-scheduler". */
+  /** reportingController of the events. Default "spark-scheduler". */
   component?: string;
   clock?: () => number;
 }
@@ -54,10 +60,10 @@ interface Tracked {
 }
 
 export class EventRecorder {
-  private readonly core: k8s.CoreV1Api;
+  private readonly events: k8s.EventsV1Api;
   private readonly log: Logger;
   private readonly component: string;
-  private readonly host = hostname();
+  private readonly instance = hostname().slice(0, MAX_INSTANCE_LENGTH);
   private readonly clock: () => number;
   /** By `<pod uid>/<kind>`, least recently seen first. */
   private readonly tracked = new Map<string, Tracked>();
@@ -65,7 +71,7 @@ export class EventRecorder {
   private sequence = 0;
 
   constructor(opts: EventRecorderOptions) {
-    this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    this.events = opts.kc.makeApiClient(k8s.EventsV1Api);
     this.log = opts.log.child({ component: "events" });
     this.component = opts.component ?? "spark-scheduler";
     this.clock = opts.clock ?? Date.now;
@@ -120,39 +126,39 @@ export class EventRecorder {
     const { pod, spec } = entry;
     const name = this.eventName(pod.name);
     entry.eventName = name;
-    const event: k8s.CoreV1Event = {
+    const event: k8s.EventsV1Event = {
       metadata: { name, namespace: pod.namespace },
-      involvedObject: { apiVersion: "v1", kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
+      regarding: { apiVersion: "v1", kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
       type: spec.type,
       reason: spec.reason,
-      message: spec.message,
-      count: entry.count,
-      firstTimestamp: new Date(entry.firstMs),
-      lastTimestamp: new Date(entry.lastWriteMs),
-      source: { component: this.component, host: this.host },
-      reportingComponent: this.component,
-      reportingInstance: this.host,
+      note: spec.message,
+      action: ACTION,
+      // MicroTime: the API server parses exactly six fractional digits, which V1MicroTime serialises.
+      eventTime: new k8s.V1MicroTime(entry.firstMs),
+      series: entry.count > 1 ? { count: entry.count, lastObservedTime: new k8s.V1MicroTime(entry.lastWriteMs) } : undefined,
+      reportingController: this.component,
+      reportingInstance: this.instance,
     };
     try {
-      await this.core.createNamespacedEvent({ namespace: pod.namespace, body: event });
+      await kubeObserver.timeWrite("events", "create", () => this.events.createNamespacedEvent({ namespace: pod.namespace, body: event }));
     } catch (e) {
       if (entry.eventName === name) entry.eventName = undefined;
       throw new Error(`create event ${spec.reason} for pod ${pod.namespace}/${pod.name}: ${(e as Error).message}`, { cause: e });
     }
   }
 
-  /** Bumps count and lastTimestamp of the existing event; re-creates it when it has expired. */
+  /** Bumps the series of the existing event; re-creates it when it has expired. */
   private async update(entry: Tracked, now: number): Promise<void> {
     const { pod, spec } = entry;
     try {
-      await this.core.patchNamespacedEvent(
+      await kubeObserver.timeWrite("events", "patch", () => this.events.patchNamespacedEvent(
         {
           name: entry.eventName!,
           namespace: pod.namespace,
-          body: { count: entry.count, lastTimestamp: new Date(now).toISOString() },
+          body: { series: { count: entry.count, lastObservedTime: new k8s.V1MicroTime(now).toISOString() } },
         },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      );
+      ));
     } catch (e) {
       if (e instanceof k8s.ApiException && e.code === 404) return this.create(entry);
       throw new Error(`update event ${spec.reason} for pod ${pod.namespace}/${pod.name}: ${(e as Error).message}`, { cause: e });

@@ -24,6 +24,7 @@ import { RR_GROUP, RR_PLURAL, RR_VERSION, reservationFromObject } from "../engin
 import { SPARK_PROPERTIES_KEY } from "../engine/spark-conf.js";
 import { classifyPod } from "../engine/spark-pods.js";
 import type { ClusterState } from "../engine/state.js";
+import { kubeObserver } from "../server/metrics.js";
 import { apiErrorMessage } from "./reservation-writer.js";
 
 export type Serializer = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -86,6 +87,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     this.informer.on("update", apply("upsert"));
     this.informer.on("delete", apply("remove"));
     this.informer.on("error", (err: unknown) => this.failed(err));
+    kubeObserver.watchInformer(this, this.informer);
   }
 
   /** Calls `listener` once the informer is synced (at once when it already is). */
@@ -108,6 +110,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   }
 
   async stop(): Promise<void> {
+    kubeObserver.forgetInformer(this);
     this.stopped = true;
     clearTimeout(this.restartTimer);
     for (const release of this.startWaiters.splice(0)) release();

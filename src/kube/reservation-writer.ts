@@ -16,6 +16,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { ReservationWrite } from "../engine/decision.js";
+import { kubeObserver } from "../server/metrics.js";
 import {
   RR_GROUP,
   RR_PLURAL,
@@ -47,12 +48,17 @@ export class ReservationWriter {
   }
 
   /** Stores the write; resolves with the object's new resourceVersion, rejects after the retries are spent. */
-  async write(write: ReservationWrite): Promise<string> {
+  write(write: ReservationWrite): Promise<string> {
+    return kubeObserver.timeWrite(RR_PLURAL, write.op, () => this.writeWithRetries(write));
+  }
+
+  private async writeWithRetries(write: ReservationWrite): Promise<string> {
     const r = write.reservation;
     const ctx = { namespace: r.namespace, name: r.appId, op: write.op };
     let mode: Mode = write.op;
     let resourceVersion = r.resourceVersion;
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) kubeObserver.retry(RR_PLURAL, write.op);
       try {
         const stored = mode === "create" ? await this.create(r) : await this.replace(r, resourceVersion);
         const rv = resourceVersionOf(stored);
@@ -100,9 +106,14 @@ export class ReservationWriter {
   }
 
   /** Deletes a reservation; NotFound counts as success. Transient errors are retried like writes. */
-  async deleteReservation(namespace: string, name: string, resourceVersion?: string): Promise<"deleted" | "absent" | "changed"> {
+  deleteReservation(namespace: string, name: string, resourceVersion?: string): Promise<"deleted" | "absent" | "changed"> {
+    return kubeObserver.timeWrite(RR_PLURAL, "delete", () => this.deleteWithRetries(namespace, name, resourceVersion));
+  }
+
+  private async deleteWithRetries(namespace: string, name: string, resourceVersion?: string): Promise<"deleted" | "absent" | "changed"> {
     const ctx = { namespace, name, op: "delete" };
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) kubeObserver.retry(RR_PLURAL, "delete");
       try {
         await this.api.deleteNamespacedCustomObject({
           group: RR_GROUP,

@@ -56,7 +56,11 @@ export class Scheduler {
   }
 
   filter(pod: PodInfo, nodeNames: readonly string[]): Promise<Decision> {
-    return this.mutex.run(() => this.decide(pod, nodeNames));
+    const started = this.metrics?.pipelineEntered();
+    return this.mutex.run(() => {
+      started?.();
+      return this.decide(pod, nodeNames);
+    });
   }
 
   private async decide(pod: PodInfo, nodeNames: readonly string[]): Promise<Decision> {

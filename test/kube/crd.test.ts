@@ -21,8 +21,8 @@ afterEach(async () => {
 const mutations = () => server.requests.filter((r) => r.path.includes("customresourcedefinitions") && r.method !== "GET");
 
 describe("ResourceReservation CRD", () => {
-  it("is the definition in examples/resourcereservation-crd.yaml", () => {
-    const yaml = parseYaml(readFileSync(new URL("../../examples/resourcereservation-crd.yaml", import.meta.url), "utf8"));
+  it("is the definition in deploy/base/crd.yaml", () => {
+    const yaml = parseYaml(readFileSync(new URL("../../deploy/base/crd.yaml", import.meta.url), "utf8"));
     expect(yaml).toEqual(JSON.parse(JSON.stringify(resourceReservationCrd())));
   });
 

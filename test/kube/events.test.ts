@@ -73,17 +73,21 @@ const waiting = (reason = "application does not fit to the cluster"): Decision =
 });
 
 interface StoredEvent {
+  apiVersion: string;
   metadata: { name: string };
   type: string;
   reason: string;
-  message: string;
-  count: number;
-  involvedObject: { kind: string; name: string; uid: string };
-  source: { component: string };
-  lastTimestamp: string;
+  note: string;
+  action: string;
+  eventTime: string;
+  series?: { count: number; lastObservedTime: string };
+  regarding: { kind: string; name: string; uid: string };
+  reportingController: string;
+  reportingInstance: string;
 }
 
-const events = () => server.list("events", "spark") as unknown as StoredEvent[];
+/** events.k8s.io/v1 Events (the fake validates them as the API server does: MicroTime, required fields). */
+const events = () => server.list("events.events.k8s.io", "spark") as unknown as StoredEvent[];
 
 describe("EventRecorder", () => {
   it("records ApplicationAdmitted once per driver, naming the node and the executor slots", async () => {
@@ -94,13 +98,18 @@ describe("EventRecorder", () => {
     await r.flush();
     expect(events()).toHaveLength(1);
     expect(events()[0]).toMatchObject({
+      apiVersion: "events.k8s.io/v1",
       type: "Normal",
       reason: "ApplicationAdmitted",
-      message: "Spark application app admitted: driver reserved on node node1, 3 executor slot(s) reserved",
-      count: 1,
-      involvedObject: { kind: "Pod", name: "driver-1", uid: "uid-driver-1" },
-      source: { component: "spark-scheduler" },
+      action: "Scheduling",
+      note: "Spark application app admitted: driver reserved on node node1, 3 executor slot(s) reserved",
+      eventTime: "2030-01-01T12:00:00.000000Z",
+      regarding: { kind: "Pod", name: "driver-1", uid: "uid-driver-1" },
+      reportingController: "spark-scheduler",
+      reportingInstance: expect.stringMatching(/.+/),
     });
+    expect(events()[0].series).toBeUndefined();
+    expect(server.list("events", "spark")).toEqual([]); // nothing through the legacy core/v1 API
   });
 
   it("says the reservation already exists when a retry is the first success it sees", async () => {
@@ -108,7 +117,7 @@ describe("EventRecorder", () => {
     const driver = pod("driver-1");
     r.record(driver, { outcome: "success", node: "node1", role: "driver", appId: "app", writes: [] });
     await r.flush();
-    expect(events()[0].message).toBe("Spark application app admitted: driver reserved on node node1");
+    expect(events()[0].note).toBe("Spark application app admitted: driver reserved on node node1");
   });
 
   it("rate-limits ApplicationWaiting per pod and aggregates repeats into count", async () => {
@@ -118,18 +127,26 @@ describe("EventRecorder", () => {
     r.record(driver, waiting());
     await r.flush();
     expect(events()).toHaveLength(1);
-    expect(events()[0]).toMatchObject({ type: "Warning", reason: "ApplicationWaiting", count: 1 });
+    expect(events()[0]).toMatchObject({ type: "Warning", reason: "ApplicationWaiting" });
+    expect(events()[0].series).toBeUndefined();
 
     now += 61_000;
     r.record(driver, waiting());
     await r.flush();
     expect(events()).toHaveLength(1);
-    expect(events()[0]).toMatchObject({ count: 3, lastTimestamp: "2030-01-01T12:01:01.000Z" });
+    // The series counts every occurrence; eventTime stays the first.
+    expect(events()[0]).toMatchObject({
+      eventTime: "2030-01-01T12:00:00.000000Z",
+      series: { count: 3, lastObservedTime: "2030-01-01T12:01:01.000000Z" },
+    });
+    expect(server.requests.filter((q) => q.method === "PATCH").map((q) => q.path)).toEqual([
+      `/apis/events.k8s.io/v1/namespaces/spark/events/${events()[0].metadata.name}`,
+    ]);
 
     now += 61_000;
     r.record(driver, { ...waiting("earlier drivers do not fit to the cluster: spark/old"), outcome: "failure-earlier-driver" });
     await r.flush();
-    expect(events().map((e) => e.message).sort()).toEqual([
+    expect(events().map((e) => e.note).sort()).toEqual([
       "application does not fit to the cluster",
       "earlier drivers do not fit to the cluster: spark/old",
     ]);
@@ -140,11 +157,11 @@ describe("EventRecorder", () => {
     const driver = pod("driver-1");
     r.record(driver, waiting());
     await r.flush();
-    server.remove("events", events()[0].metadata.name, "spark");
+    server.remove("events.events.k8s.io", events()[0].metadata.name, "spark");
     now += 61_000;
     r.record(driver, waiting());
     await r.flush();
-    expect(events()).toMatchObject([{ reason: "ApplicationWaiting", count: 2 }]);
+    expect(events()).toMatchObject([{ reason: "ApplicationWaiting", series: { count: 2 } }]);
   });
 
   it("records InvalidSparkApplication with the reason", async () => {
@@ -159,7 +176,7 @@ describe("EventRecorder", () => {
       {
         type: "Warning",
         reason: "InvalidSparkApplication",
-        message: "annotation spark-executor-count is required when dynamic allocation is disabled",
+        note: "annotation spark-executor-count is required when dynamic allocation is disabled",
       },
     ]);
   });

@@ -30,6 +30,8 @@ export interface ResourceType {
    * (and create drops it), while writes to `/status` change nothing but `.status`.
    */
   statusSubresource?: boolean;
+  /** Rejects an object the real server would refuse (HTTP 422 with the message); `old` on updates. */
+  validate?: (obj: JsonObject, old?: JsonObject) => string | undefined;
 }
 
 export const DEFAULT_RESOURCES: readonly ResourceType[] = [
@@ -62,8 +64,36 @@ export const DEFAULT_RESOURCES: readonly ResourceType[] = [
     namespaced: false,
     statusSubresource: true,
   },
-  { group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", namespaced: true },
+  { group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", namespaced: true, validate: validateEventsV1 },
 ];
+
+const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+/** What the API server checks for events.k8s.io/v1 Events (ValidateEventCreate / ValidateEventUpdate). */
+function validateEventsV1(e: JsonObject, old?: JsonObject): string | undefined {
+  const str = (k: string) => (typeof e[k] === "string" ? (e[k] as string) : "");
+  if (!MICRO_TIME.test(str("eventTime"))) return `eventTime: Required value (RFC 3339 with microseconds), got ${JSON.stringify(e.eventTime)}`;
+  for (const [k, max] of [["reportingController", 316], ["reportingInstance", 128], ["action", 128], ["reason", 128]] as const) {
+    if (!str(k)) return `${k}: Required value`;
+    if (str(k).length > max) return `${k}: Too long: may not be more than ${max} bytes`;
+  }
+  if (str("note").length > 1024) return "note: Too long: may not be more than 1024 bytes";
+  if (e.type !== "Normal" && e.type !== "Warning") return `type: Invalid value: ${JSON.stringify(e.type)}`;
+  for (const k of ["deprecatedCount", "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedSource"]) {
+    if (e[k] !== undefined && e[k] !== null) return `${k}: Invalid value: needs to be unset`;
+  }
+  const series = e.series as JsonObject | undefined | null;
+  if (series) {
+    if (typeof series.count !== "number" || series.count < 2) return "series.count: Invalid value: should be at least 2";
+    if (!MICRO_TIME.test(String(series.lastObservedTime))) return "series.lastObservedTime: Required value (RFC 3339 with microseconds)";
+  }
+  if (old) {
+    for (const k of ["eventTime", "action", "reason", "reportingController", "reportingInstance", "type", "regarding"]) {
+      if (JSON.stringify(old[k]) !== JSON.stringify(e[k])) return `${k}: Invalid value: field is immutable`;
+    }
+  }
+  return undefined;
+}
 
 export interface FakeApiServerOptions {
   /** Resource types to serve instead of DEFAULT_RESOURCES (more can be added with registerResource). */
@@ -989,6 +1019,8 @@ export class FakeApiServer {
   private createObject(target: Target, obj: JsonObject): StoredObject {
     this.bindToTarget(obj, target);
     if (target.type.statusSubresource) delete obj.status;
+    const problem = target.type.validate?.(obj);
+    if (problem) throw invalid(problem);
     return this.store.create(target.type, obj);
   }
 
@@ -1014,6 +1046,8 @@ export class FakeApiServer {
         : target.type.statusSubresource
           ? { ...candidate, status: stored.status }
           : candidate;
+    const problem = target.type.validate?.(next, stored);
+    if (problem) throw invalid(problem);
     return this.present(target.type, this.store.update(target.type, next));
   }
 
