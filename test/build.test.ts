@@ -17,7 +17,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  await promisify(execFile)(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", OUT], {
+  await promisify(execFile)(process.execPath, [join(ROOT, "scripts/build.mjs"), OUT], {
     cwd: ROOT,
   });
 }, 120_000);
@@ -59,7 +59,7 @@ function startDist(args: string[]): Promise<{ url: string; logs: string[] }> {
 describe("compiled build", () => {
   it("emits JavaScript with a source map for every module of src/ and gen/", () => {
     const emitted = files(OUT);
-    const js = emitted.filter((f) => f.endsWith(".js"));
+    const js = emitted.filter((f) => f.endsWith(".js") && !f.startsWith(join(OUT, "web/")));
     expect(js).toContain(join(OUT, "src/main.js"));
     expect(js.some((f) => f.startsWith(join(OUT, "gen/")))).toBe(true);
     for (const f of js) expect(emitted).toContain(`${f}.map`);
@@ -97,5 +97,8 @@ describe("compiled build", () => {
     const res = await postJson(`${url}/predicates`, example("driver-etl"));
     expect(res.status).toBe(200);
     expect(res.json.NodeNames).toHaveLength(1);
+    const ui = await fetch(`${url}/ui/app.js`);
+    expect(ui.status).toBe(200);
+    expect((await ui.text()).length).toBeGreaterThan(1000);
   });
 });
