@@ -2,6 +2,7 @@
 // dist/) and copy the web view's static files beside them (src/server/web-route.ts reads ../../web/ relative to
 // its compiled module). Usage: node scripts/build.mjs [outDir]
 import { execFileSync } from "node:child_process";
+import process from "node:process";
 import { cpSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
