@@ -264,7 +264,7 @@ function valueErrors(v: unknown, s: Json, path: string, errors: string[]): void 
  */
 export function prune(obj: Json, schema: Json): Json {
   const out: Json = {};
-  const props = isObject(schema.properties) ? schema.properties : {};
+  const props: Json = isObject(schema.properties) ? schema.properties : {};
   for (const [key, value] of Object.entries(obj)) {
     if (key === "metadata" || key === "apiVersion" || key === "kind") out[key] = value;
     else if (isObject(props[key])) out[key] = pruneValue(value, props[key]);
@@ -282,7 +282,7 @@ function pruneValue(v: unknown, s: Json): unknown {
   const out: Json = {};
   for (const [key, value] of Object.entries(v)) {
     const child = props?.[key] ?? additional;
-    if (child) out[key] = pruneValue(value, child);
+    if (isObject(child)) out[key] = pruneValue(value, child);
     else if (s["x-kubernetes-preserve-unknown-fields"] === true || s.additionalProperties === true) out[key] = value;
   }
   return out;

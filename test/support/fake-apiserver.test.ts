@@ -502,13 +502,13 @@ describe("validation as kube-apiserver does it", () => {
   });
 
   it("rejects invalid label keys and values (at most 63 characters, alphanumeric at both ends)", async () => {
-    for (const labels of [{ a: "x".repeat(64) }, { a: "-x" }, { "bad key": "x" }, { "x/y/z": "v" }, { ["p".repeat(64)]: "v" }]) {
+    for (const labels of <Record<string, string>[]>[{ a: "x".repeat(64) }, { a: "-x" }, { "bad key": "x" }, { "x/y/z": "v" }, { ["p".repeat(64)]: "v" }]) {
       expect((await apiError(core.createNamespacedPod({ namespace: "default", body: pod("p", labels) }))).code).toBe(422);
     }
     await core.createNamespacedPod({ namespace: "default", body: pod("p", { "spark-app-id": "My_App.1", "example.com/k": "" }) });
     // Updates are validated too.
     const stored = server.get("pods", "p")!;
-    const relabeled = { ...stored, metadata: { ...stored.metadata, labels: { a: "x".repeat(64) } } } as k8s.V1Pod;
+    const relabeled = { ...stored, metadata: { ...stored.metadata, labels: { a: "x".repeat(64) } } } as unknown as k8s.V1Pod;
     expect((await apiError(core.replaceNamespacedPod({ name: "p", namespace: "default", body: relabeled }))).code).toBe(422);
   });
 
