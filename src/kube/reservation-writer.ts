@@ -22,6 +22,7 @@ import {
   RR_VERSION,
   type Reservation,
   reservationFromObject,
+  reservationName,
   reservationToObject,
 } from "../engine/reservation.js";
 
@@ -49,7 +50,7 @@ export class ReservationWriter {
   /** Stores the write; resolves with the object's new resourceVersion, rejects after the retries are spent. */
   async write(write: ReservationWrite): Promise<string> {
     const r = write.reservation;
-    const ctx = { namespace: r.namespace, name: r.appId, op: write.op };
+    const ctx = { namespace: r.namespace, name: reservationName(r.appId), appId: r.appId, op: write.op };
     let mode: Mode = write.op;
     let resourceVersion = r.resourceVersion;
     for (let attempt = 1; ; attempt++) {
@@ -141,7 +142,7 @@ export class ReservationWriter {
       version: RR_VERSION,
       plural: RR_PLURAL,
       namespace: r.namespace,
-      name: r.appId,
+      name: reservationName(r.appId),
       body,
     });
   }
@@ -157,7 +158,7 @@ export class ReservationWriter {
         version: RR_VERSION,
         plural: RR_PLURAL,
         namespace: r.namespace,
-        name: r.appId,
+        name: reservationName(r.appId),
       });
     } catch (e) {
       if (apiErrorCode(e) === 404) return "gone";
