@@ -11,6 +11,59 @@ export const RR_PLURAL = "resourcereservations";
 export const RR_KIND = "ResourceReservation";
 export const DRIVER_SLOT = "driver";
 
+/** Label holding the application id (as the reference writes it) when the id is a valid label value. */
+export const APP_ID_LABEL_KEY = "app-id";
+/** Annotation holding the application id when it is not a valid label value (longer than 63 characters). */
+export const APP_ID_ANNOTATION = "sparkscheduler.palantir.com/app-id";
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const MAX_NAME = 253;
+
+export function isValidObjectName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_NAME && DNS1123_SUBDOMAIN.test(name);
+}
+
+export function isValidLabelValue(value: string): boolean {
+  return value.length <= 63 && LABEL_VALUE.test(value);
+}
+
+/** 64-bit FNV-1a of a string's UTF-16 code units, as 13 base-36 digits: a short, stable suffix. */
+function hashSuffix(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(36).padStart(13, "0");
+}
+
+/**
+ * A valid object name (DNS-1123 subdomain, at most 253 characters) for an id, deterministically: the id itself
+ * when it already is one (so names match what the reference wrote), otherwise `prefix` + the id lowercased with
+ * invalid characters replaced by '-', truncated, plus a hash of the original id, so that distinct ids
+ * ("My_App", "my-app") never share a name. The caller keeps the original id in a label or annotation: names
+ * are never parsed back into ids.
+ */
+export function objectNameFor(id: string, prefix = ""): string {
+  const plain = prefix + id;
+  if (isValidObjectName(plain)) return plain;
+  const suffix = `-${hashSuffix(id)}`;
+  const sanitized = plain
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, "-")
+    .replace(/\.{2,}/g, ".")
+    .replace(/-*\.-*/g, ".")
+    .slice(0, MAX_NAME - suffix.length)
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+  return `${sanitized || "x"}${suffix}`;
+}
+
+/** The object name of an application's ResourceReservation. */
+export function reservationName(appId: string): string {
+  return objectNameFor(appId);
+}
+
 export function executorSlotName(i: number): string {
   return `executor-${i}`;
 }
@@ -22,7 +75,7 @@ export interface Slot {
 
 export interface Reservation {
   namespace: string;
-  /** Application id; also the object name. */
+  /** Application id; the object name is reservationName(appId) (the id itself whenever it is a valid name). */
   appId: string;
   /** Owner: the driver pod. */
   driverPod: string;
@@ -66,14 +119,16 @@ export function reservationToObject(r: Reservation): Record<string, unknown> {
     const s = r.slots.get(name);
     if (s) reservations[name] = { node: s.node, resources: resourcesToMap(s.resources) };
   }
+  const idFits = isValidLabelValue(r.appId);
   const metadata: Record<string, unknown> = {
-    name: r.appId,
+    name: reservationName(r.appId),
     namespace: r.namespace,
-    labels: { "app-id": r.appId },
+    labels: idFits ? { [APP_ID_LABEL_KEY]: r.appId } : {},
     ownerReferences: [
       { apiVersion: "v1", kind: "Pod", name: r.driverPod, uid: r.driverUid, controller: true, blockOwnerDeletion: true },
     ],
   };
+  if (!idFits) metadata.annotations = { [APP_ID_ANNOTATION]: r.appId };
   if (r.resourceVersion) metadata.resourceVersion = r.resourceVersion;
   return {
     apiVersion: `${RR_GROUP}/${RR_VERSION}`,
@@ -94,8 +149,13 @@ export function reservationFromObject(input: unknown): Reservation | string {
   const name = typeof meta.name === "string" ? meta.name : "";
   const namespace = typeof meta.namespace === "string" ? meta.namespace : "";
   if (!name || !namespace) return "resource reservation without metadata.name or metadata.namespace";
+  // The id is read from the label or annotation; the name is only the fallback for objects without either.
   const labels = asObj(meta.labels);
-  const appId = typeof labels["app-id"] === "string" && labels["app-id"] ? (labels["app-id"] as string) : name;
+  const annotations = asObj(meta.annotations);
+  const label = labels[APP_ID_LABEL_KEY];
+  const annotation = annotations[APP_ID_ANNOTATION];
+  const appId =
+    typeof label === "string" && label ? label : typeof annotation === "string" && annotation ? annotation : name;
   const slots = new Map<string, Slot>();
   for (const [slot, v] of Object.entries(asObj(asObj(o.spec).reservations))) {
     const so = asObj(v);

@@ -26,7 +26,23 @@ export const RR_CRD_NAME = `${RR_PLURAL}.${RR_GROUP}`;
 
 const stringMap = { type: "object", additionalProperties: { type: "string" } };
 
-/** The ResourceReservation CRD as this implementation creates it. */
+/**
+ * A resource quantity as Kubernetes serialises one (resource.Quantity is int-or-string on the wire): a string
+ * such as "500m" or "2Gi", or a bare integer written by hand. The pattern is Kubernetes' quantity syntax.
+ */
+export const QUANTITY_SCHEMA = {
+  "x-kubernetes-int-or-string": true,
+  anyOf: [{ type: "integer" }, { type: "string" }],
+  pattern: String.raw`^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$`,
+};
+
+/**
+ * The ResourceReservation CRD as this implementation creates it. The schema is structural (apiextensions.k8s.io/v1
+ * accepts nothing else): every node has a type or is int-or-string, and a map is `additionalProperties` alone —
+ * `properties` beside it is refused — so `resources` is a map of quantities (cpu, memory, nvidia.com/gpu; a
+ * missing key reads as 0, as in the reference). Required: spec.reservations, each slot's node and resources,
+ * and status.pods — the fields the reference's v1beta2 type requires.
+ */
 export function resourceReservationCrd(): k8s.V1CustomResourceDefinition {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
@@ -54,7 +70,7 @@ export function resourceReservationCrd(): k8s.V1CustomResourceDefinition {
           schema: {
             openAPIV3Schema: {
               type: "object",
-              required: ["spec", "metadata"],
+              required: ["spec"],
               properties: {
                 spec: {
                   type: "object",
@@ -67,12 +83,7 @@ export function resourceReservationCrd(): k8s.V1CustomResourceDefinition {
                         required: ["node", "resources"],
                         properties: {
                           node: { type: "string" },
-                          resources: {
-                            type: "object",
-                            required: ["cpu", "memory"],
-                            properties: { cpu: { type: "string" }, memory: { type: "string" } },
-                            additionalProperties: { type: "string" },
-                          },
+                          resources: { type: "object", additionalProperties: QUANTITY_SCHEMA },
                         },
                       },
                     },
@@ -90,6 +101,38 @@ export function resourceReservationCrd(): k8s.V1CustomResourceDefinition {
       ],
     },
   };
+}
+
+/**
+ * client-node's typed API serialises a CRD through its model classes. V1JSONSchemaProps names the schema
+ * extensions `x_kubernetes_int_or_string` etc. and silently drops the wire names, while some of its fields
+ * (`additionalProperties`, `items`, `default`, ...) are typed `any` and are sent exactly as given. A wire-form
+ * schema passed as is therefore loses every extension outside those fields, and the server gets a CRD that
+ * is not structural. The definition above is in wire form (it is also the YAML manifest); this renames the
+ * extensions where the model expects its own names and leaves the `any` subtrees in wire form.
+ */
+export function forClientModel<T>(wire: T): T {
+  const RAW = new Set(["additionalProperties", "additionalItems", "items", "default", "example", "enum"]);
+  const schema = (v: unknown): unknown => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (k.startsWith("x-kubernetes-")) out[k.replaceAll("-", "_")] = x;
+      else if (RAW.has(k)) out[k] = x;
+      else if (k === "properties" || k === "patternProperties" || k === "definitions") {
+        out[k] = Object.fromEntries(Object.entries(x as object).map(([name, child]) => [name, schema(child)]));
+      } else if (k === "allOf" || k === "anyOf" || k === "oneOf") out[k] = (x as unknown[]).map(schema);
+      else if (k === "not") out[k] = schema(x);
+      else out[k] = x;
+    }
+    return out;
+  };
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v === null || typeof v !== "object") return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === "openAPIV3Schema" ? schema(x) : walk(x)]));
+  };
+  return walk(wire) as T;
 }
 
 /** The CRD is unusable or did not become Established: a start-up error (the CRD is left in place). */
@@ -118,7 +161,7 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
     try {
       const crd = await readCrd(api);
       if (!crd) {
-        await api.createCustomResourceDefinition({ body: resourceReservationCrd() });
+        await api.createCustomResourceDefinition({ body: forClientModel(resourceReservationCrd()) });
         created = true;
         log.info({ crd: RR_CRD_NAME, op: "create" }, "created the ResourceReservation CRD");
         lastSeen = "created, not yet Established";

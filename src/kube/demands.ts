@@ -14,6 +14,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { DemandIntent, DemandUnit } from "../engine/decision.js";
+import { isValidLabelValue, objectNameFor } from "../engine/reservation.js";
 import { APP_ID_LABEL } from "../engine/spark-pods.js";
 import { GPU_RESOURCE, type Resources, formatCpu, formatMemory } from "../engine/resources.js";
 
@@ -37,8 +38,12 @@ export interface DemandWriterOptions {
   crdPollMs?: number;
 }
 
+/**
+ * The Demand's object name: `demand-<pod>` as the reference names it, or — when that is longer than 253
+ * characters — a truncated name with a hash of the pod name (the pod is named in the owner reference).
+ */
 export function demandName(podName: string): string {
-  return `demand-${podName}`;
+  return objectNameFor(podName, "demand-");
 }
 
 /** The Demand object for a create intent (reference §6.2). */
@@ -56,7 +61,9 @@ export function demandObject(intent: CreateIntent): Record<string, unknown> {
     metadata: {
       name: demandName(intent.podName),
       namespace: intent.namespace,
-      labels: { [APP_ID_LABEL]: intent.appId },
+      ...(isValidLabelValue(intent.appId)
+        ? { labels: { [APP_ID_LABEL]: intent.appId } }
+        : { annotations: { [APP_ID_LABEL]: intent.appId } }),
       ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: intent.podName, uid: intent.podUid, controller: true }],
     },
     spec,

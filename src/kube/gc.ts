@@ -13,7 +13,7 @@
 
 import type { Logger } from "pino";
 import type { PodInfo } from "../engine/model.js";
-import type { Reservation } from "../engine/reservation.js";
+import { type Reservation, reservationName } from "../engine/reservation.js";
 import type { ClusterState } from "../engine/state.js";
 import type { Serializer } from "./informers.js";
 import type { ReservationWriter } from "./reservation-writer.js";
@@ -81,9 +81,9 @@ export class GarbageCollector {
     const key = `${r.namespace}/${r.appId}`;
     if (this.inFlight.has(key)) return false;
     this.inFlight.add(key);
-    const ctx = { namespace: r.namespace, name: r.appId, driver: r.driverPod, op: "delete", reason };
+    const ctx = { namespace: r.namespace, name: reservationName(r.appId), appId: r.appId, driver: r.driverPod, op: "delete", reason };
     try {
-      const outcome = await this.options.writer.deleteReservation(r.namespace, r.appId, r.resourceVersion);
+      const outcome = await this.options.writer.deleteReservation(r.namespace, reservationName(r.appId), r.resourceVersion);
       if (outcome === "changed") {
         this.log.info(ctx, "reservation changed since it was judged; left for the next sweep");
         return false;

@@ -23,6 +23,7 @@ import {
   RR_VERSION,
   type Reservation,
   reservationFromObject,
+  reservationName,
   reservationToObject,
 } from "../engine/reservation.js";
 
@@ -54,7 +55,7 @@ export class ReservationWriter {
 
   private async writeWithRetries(write: ReservationWrite): Promise<string> {
     const r = write.reservation;
-    const ctx = { namespace: r.namespace, name: r.appId, op: write.op };
+    const ctx = { namespace: r.namespace, name: reservationName(r.appId), appId: r.appId, op: write.op };
     let mode: Mode = write.op;
     let resourceVersion = r.resourceVersion;
     for (let attempt = 1; ; attempt++) {
@@ -152,7 +153,7 @@ export class ReservationWriter {
       version: RR_VERSION,
       plural: RR_PLURAL,
       namespace: r.namespace,
-      name: r.appId,
+      name: reservationName(r.appId),
       body,
     });
   }
@@ -168,7 +169,7 @@ export class ReservationWriter {
         version: RR_VERSION,
         plural: RR_PLURAL,
         namespace: r.namespace,
-        name: r.appId,
+        name: reservationName(r.appId),
       });
     } catch (e) {
       if (apiErrorCode(e) === 404) return "gone";

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import * as k8s from "@kubernetes/client-node";
+import { RR_GROUP, RR_PLURAL, RR_VERSION, reservationToObject } from "../../src/engine/reservation.js";
 import { CrdError, RR_CRD_NAME, ensureCrd, resourceReservationCrd } from "../../src/kube/crd.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
-import { CRDS, establishWhenCreated, putEstablishedCrd, replica, silentLog } from "./fixtures.js";
+import { CRDS, RRS, establishWhenCreated, putEstablishedCrd, replica, silentLog } from "./fixtures.js";
 
 let server: FakeApiServer;
 const cleanups: (() => unknown)[] = [];
@@ -79,5 +81,39 @@ describe("ResourceReservation CRD", () => {
     await expect(ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1000, pollMs: 10 })).rejects.toThrow(
       /cannot check or create CRD resourcereservations.sparkscheduler.palantir.com: HTTP 403 Forbidden/,
     );
+  });
+
+  it("is a structural schema that accepts the reference's objects and ours, and refuses malformed ones", async () => {
+    cleanups.push(establishWhenCreated(server));
+    await ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 2000, pollMs: 10 });
+    const custom = makeKubeConfig(server.url).makeApiClient(k8s.CustomObjectsApi);
+    const rr = { group: RR_GROUP, version: RR_VERSION, plural: RR_PLURAL, namespace: "spark" };
+    const object = (name: string, spec: unknown, status: unknown = { pods: { driver: "d" } }) => ({
+      apiVersion: `${RR_GROUP}/${RR_VERSION}`,
+      kind: "ResourceReservation",
+      metadata: { name },
+      spec,
+      status,
+    });
+    // As the reference writes them (quantities as strings, nvidia.com/gpu present), as a person may (integers).
+    const reference = { reservations: { driver: { node: "n1", resources: { cpu: "1", memory: "2432Mi", "nvidia.com/gpu": "0" } } } };
+    await custom.createNamespacedCustomObject({ ...rr, body: object("app-1", reference) });
+    await custom.createNamespacedCustomObject({ ...rr, body: object("app-2", { reservations: { driver: { node: "n1", resources: { cpu: 2, memory: "1Gi" } } } }) });
+    const ours = reservationToObject({
+      namespace: "spark", appId: "app-3", driverPod: "d", driverUid: "u", createdAtMs: 0,
+      slots: new Map([["driver", { node: "n1", resources: { cpu: 1.5, memory: 1024 ** 3, gpu: 1 } }]]),
+      pods: new Map([["driver", "d"]]),
+    });
+    await custom.createNamespacedCustomObject({ ...rr, body: ours });
+    expect(server.get(RRS, "app-3", "spark")?.spec).toEqual(ours.spec);
+    const malformed = [
+      object("bad-1", { reservations: { driver: { resources: { cpu: "1" } } } }), // no node
+      object("bad-2", { reservations: { driver: { node: "n1", resources: { cpu: "lots" } } } }), // not a quantity
+      object("bad-3", {}), // no reservations
+      object("bad-4", reference, {}), // status without pods
+    ];
+    for (const body of malformed) {
+      await expect(custom.createNamespacedCustomObject({ ...rr, body })).rejects.toMatchObject({ code: 422 });
+    }
   });
 });

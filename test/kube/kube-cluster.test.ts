@@ -312,3 +312,24 @@ describe("KubeCluster periodic maintenance", () => {
     await eventually(() => expect(slotPods(storedReservations(server).get("app")!)["executor-1"]).toBe("app-exec-1"), 3000);
   });
 });
+
+describe("KubeCluster object names", () => {
+  it("names a reservation validly when the application id is not a valid object name, and reads the id back from the label", async () => {
+    const r = await readyReplica();
+    // A legal label value, an illegal object name: a real API server refuses an object named "My_App".
+    server.put(PODS, driverObject("my-app-driver", "My_App", { executors: 1 }));
+    expect((await r.schedule("my-app-driver", NODE_NAMES)).outcome).toBe("success");
+    const [name, obj] = [...storedReservations(server)][0];
+    expect(name).toMatch(/^my-app-[0-9a-z]{13}$/);
+    expect(obj.metadata.labels).toEqual({ "app-id": "My_App" });
+    server.put(PODS, executorObject("my-app-exec-1", "My_App"));
+    expect((await r.schedule("my-app-exec-1", NODE_NAMES)).outcome).toBe("success");
+    expect(Object.values(slotPods(storedReservations(server).get(name)!))).toContain("my-app-exec-1");
+    // A restarted replica maps the object back to the application through the label, not the name.
+    await r.stop();
+    const next = await readyReplica();
+    expect(next.engine.listReservations().map((x) => x.appId)).toEqual(["My_App"]);
+    server.remove(PODS, "my-app-driver", NS);
+    await eventually(() => expect(storedReservations(server).size).toBe(0));
+  });
+});

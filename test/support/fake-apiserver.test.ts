@@ -1,5 +1,6 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { forClientModel } from "../../src/kube/crd.js";
 import { FakeApiServer } from "./fake-apiserver.js";
 import { makeKubeConfig, writeKubeConfigFile } from "./kubeconfig.js";
 
@@ -467,5 +468,100 @@ describe("kubeconfig helper", () => {
     expect(fromFile.getContextObject(fromFile.currentContext)?.namespace).toBe("spark");
     server.put("nodes", { metadata: { name: "n1" } });
     expect((await fromFile.makeApiClient(k8s.CoreV1Api).listNode()).items).toHaveLength(1);
+  });
+});
+
+describe("validation as kube-apiserver does it", () => {
+  const crds = () => kc.makeApiClient(k8s.ApiextensionsV1Api);
+  const crd = (schema: object): k8s.V1CustomResourceDefinition => ({
+    metadata: { name: "widgets.example.com" },
+    spec: {
+      group: "example.com",
+      scope: "Namespaced",
+      names: { plural: "widgets", kind: "Widget" },
+      versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: schema as k8s.V1JSONSchemaProps } }],
+    },
+  });
+  const crdBody = (schema: object) => forClientModel(crd(schema));
+  const refused = async (schema: object, message: RegExp) => {
+    const { code, status } = await apiError(crds().createCustomResourceDefinition({ body: crdBody(schema) }));
+    expect(code).toBe(422);
+    expect((status as unknown as { message: string }).message).toMatch(message);
+  };
+
+  it("rejects object names that are not DNS-1123 subdomains of at most 253 characters", async () => {
+    for (const name of ["My_App", "-x", "a".repeat(254), "ends-with-dash-"]) {
+      expect((await apiError(core.createNamespacedPod({ namespace: "default", body: pod(name) }))).code).toBe(422);
+    }
+    await core.createNamespacedPod({ namespace: "default", body: pod("a".repeat(253)) });
+    await core.createNamespacedPod({ namespace: "default", body: pod("spark-pi.driver-1") });
+    const { status } = await apiError(
+      custom.createNamespacedCustomObject({ ...RR, namespace: "default", body: { metadata: { name: "My_App" }, spec: { reservations: {} } } }),
+    );
+    expect(status.reason).toBe("Invalid");
+  });
+
+  it("rejects invalid label keys and values (at most 63 characters, alphanumeric at both ends)", async () => {
+    for (const labels of <Record<string, string>[]>[{ a: "x".repeat(64) }, { a: "-x" }, { "bad key": "x" }, { "x/y/z": "v" }, { ["p".repeat(64)]: "v" }]) {
+      expect((await apiError(core.createNamespacedPod({ namespace: "default", body: pod("p", labels) }))).code).toBe(422);
+    }
+    await core.createNamespacedPod({ namespace: "default", body: pod("p", { "spark-app-id": "My_App.1", "example.com/k": "" }) });
+    // Updates are validated too.
+    const stored = server.get("pods", "p")!;
+    const relabeled = { ...stored, metadata: { ...stored.metadata, labels: { a: "x".repeat(64) } } } as unknown as k8s.V1Pod;
+    expect((await apiError(core.replaceNamespacedPod({ name: "p", namespace: "default", body: relabeled }))).code).toBe(422);
+  });
+
+  it("rejects CRDs whose schema is not structural", async () => {
+    await refused(
+      {
+        type: "object",
+        properties: { spec: { type: "object", properties: { a: { type: "string" } }, additionalProperties: { type: "string" } } },
+      },
+      /properties\[spec\]\.additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive/,
+    );
+    await refused({ type: "object", properties: { spec: { properties: {} } } }, /properties\[spec\]\.type: Required value/);
+    await refused({ type: "object", properties: { list: { type: "array" } } }, /properties\[list\]\.items: Required value/);
+    await refused({ type: "object", properties: { metadata: { type: "object", properties: { labels: { type: "object" } } } } }, /properties\[metadata\]\.properties\[labels\]: Forbidden/);
+    await refused({ type: "object", additionalProperties: { type: "string" } }, /additionalProperties: Forbidden: must not be used at the root/);
+    await refused({ type: "object", properties: { q: { type: "string", anyOf: [{ type: "string", description: "x" }] } } }, /anyOf\[0\]\.type: Forbidden/);
+    await refused({ type: "object", properties: { q: { type: "string", "x-kubernetes-int-or-string": true } } }, /must be empty for x-kubernetes-int-or-string/);
+    const fine = await crds().createCustomResourceDefinition({
+      body: crdBody({
+        type: "object",
+        properties: {
+          metadata: { type: "object", properties: { name: { type: "string", maxLength: 20 } } },
+          spec: { type: "object", additionalProperties: { "x-kubernetes-int-or-string": true, anyOf: [{ type: "integer" }, { type: "string" }] } },
+          raw: { "x-kubernetes-preserve-unknown-fields": true },
+        },
+      }),
+    });
+    expect(fine.metadata?.name).toBe("widgets.example.com");
+  });
+
+  it("prunes custom objects to their CRD's schema and validates them against it", async () => {
+    server.registerResource({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget", namespaced: true });
+    await crds().createCustomResourceDefinition({
+      body: crdBody({
+        type: "object",
+        required: ["spec"],
+        properties: {
+          spec: {
+            type: "object",
+            required: ["size"],
+            properties: { size: { "x-kubernetes-int-or-string": true, anyOf: [{ type: "integer" }, { type: "string" }], pattern: "^[0-9]+m?$" } },
+          },
+        },
+      }),
+    });
+    const widgets = { group: "example.com", version: "v1", plural: "widgets", namespace: "default" };
+    await custom.createNamespacedCustomObject({ ...widgets, body: { metadata: { name: "a" }, spec: { size: 3, extra: "x" }, junk: 1 } });
+    expect(server.get("widgets.example.com", "a")).toMatchObject({ spec: { size: 3 } });
+    expect(server.get("widgets.example.com", "a")).not.toHaveProperty("junk");
+    expect(server.get("widgets.example.com", "a")!.spec).not.toHaveProperty("extra");
+    for (const body of [{ spec: { size: "3x" } }, { spec: {} }, {}, { spec: { size: true } }]) {
+      const { code } = await apiError(custom.createNamespacedCustomObject({ ...widgets, body: { metadata: { name: "b" }, ...body } }));
+      expect(code).toBe(422);
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { crdErrors, metadataErrors, prune, schemaErrors } from "./api-validation.js";
 
 // ------------------------------------------------------------------------------------------------
 // Public types
@@ -94,6 +95,10 @@ function validateEventsV1(e: JsonObject, old?: JsonObject): string | undefined {
   }
   return undefined;
 }
+
+const CRD_RESOURCE = "customresourcedefinitions.apiextensions.k8s.io";
+/** Groups served by kube-apiserver itself: no CRD schema applies to them. */
+const BUILT_IN_GROUPS = new Set(["apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io", "apps", "batch"]);
 
 export interface FakeApiServerOptions {
   /** Resource types to serve instead of DEFAULT_RESOURCES (more can be added with registerResource). */
@@ -1021,7 +1026,43 @@ export class FakeApiServer {
     if (target.type.statusSubresource) delete obj.status;
     const problem = target.type.validate?.(obj);
     if (problem) throw invalid(problem);
-    return this.store.create(target.type, obj);
+    return this.store.create(target.type, this.admit(target.type, obj));
+  }
+
+  /**
+   * What kube-apiserver's validation does before storing a write: names, label keys and values; structural
+   * CRDs; custom objects pruned to and validated against their CRD's schema. Throws 422 Invalid.
+   */
+  private admit(type: ResourceType, obj: JsonObject): JsonObject {
+    const metadata = metadataOf(obj);
+    const errors = metadataErrors(metadata, type.plural === "namespaces" && !type.group ? "label" : "subdomain");
+    if (resourceId(type) === CRD_RESOURCE) errors.push(...crdErrors(obj));
+    const schema = this.schemaOf(type);
+    if (schema) {
+      obj = prune(obj, schema);
+      errors.push(...schemaErrors(obj, schema));
+    }
+    if (errors.length > 0) {
+      const name = String(metadata.name ?? metadata.generateName ?? "");
+      const kind = type.group ? `${type.kind}.${type.group}` : type.kind;
+      throw new StatusError(422, `${kind} "${name}" is invalid: ${errors.join(", ")}`, "Invalid", {
+        name,
+        group: type.group,
+        kind: type.kind,
+        causes: errors.map((message) => ({ reason: "FieldValueInvalid", message })),
+      });
+    }
+    return obj;
+  }
+
+  /** The openAPIV3Schema of a custom resource version, when its CRD is stored. */
+  private schemaOf(type: ResourceType): JsonObject | undefined {
+    if (!type.group || BUILT_IN_GROUPS.has(type.group)) return undefined;
+    const crd = this.store.find(CRD_RESOURCE, undefined, `${type.plural}.${type.group}`);
+    const versions = isPlainObject(crd?.spec) && Array.isArray(crd.spec.versions) ? crd.spec.versions : [];
+    const version = versions.filter(isPlainObject).find((v) => v.name === type.version);
+    const schema = isPlainObject(version?.schema) ? version.schema.openAPIV3Schema : undefined;
+    return isPlainObject(schema) ? schema : undefined;
   }
 
   private create(target: Target, request: RecordedRequest): StoredObject {
@@ -1048,7 +1089,7 @@ export class FakeApiServer {
           : candidate;
     const problem = target.type.validate?.(next, stored);
     if (problem) throw invalid(problem);
-    return this.present(target.type, this.store.update(target.type, next));
+    return this.present(target.type, this.store.update(target.type, this.admit(target.type, next)));
   }
 
   private replace(target: Target, request: RecordedRequest): StoredObject {
