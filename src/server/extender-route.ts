@@ -9,7 +9,7 @@ import type { ServerResponse } from "node:http";
 import type { Decision } from "../engine/decision.js";
 import { isSuccess } from "../engine/decision.js";
 import { podFromObject } from "../engine/model.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 
 import type { FallbackHandler } from "./listen.js";
 

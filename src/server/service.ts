@@ -18,7 +18,7 @@ import { type Outcome as EngineOutcome, isSuccess } from "../engine/decision.js"
 import { type PodInfo, podFromObject } from "../engine/model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots } from "../engine/reservation.js";
 import type { Resources } from "../engine/resources.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 
 const OUTCOMES: Record<EngineOutcome, Outcome> = {
   success: Outcome.SUCCESS,

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { type Decision, failure, isSuccess } from "../engine/decision.js";
 import type { Engine } from "../engine/engine.js";
 import type { PodInfo } from "../engine/model.js";
-import type { ClusterBackend } from "./backend.js";
+import type { ClusterBackend } from "../kube/backend.js";
 import type { Metrics } from "../server/metrics.js";
 import { Mutex } from "./mutex.js";
 
