@@ -10,7 +10,7 @@ import { configFromObject } from "../src/config.js";
 import { Engine } from "../src/engine/engine.js";
 import { executorSlots } from "../src/engine/reservation.js";
 import { EmbeddedCluster, parseClusterSpec } from "../src/kube/embedded-cluster.js";
-import { Scheduler } from "../src/kube/scheduler.js";
+import { Scheduler } from "../src/pipeline/scheduler.js";
 import { startApp } from "../src/server/app.js";
 import { Metrics } from "../src/server/metrics.js";
 import { type AppSpec, IG, IG_LABEL, NOW_MS, NS, OfferWindow, Rng, driverObject, executorObject, otherPodObject } from "./cluster.js";

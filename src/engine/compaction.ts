@@ -6,13 +6,19 @@
 
 import type { EngineContext } from "./context.js";
 import type { ReservationWrite } from "./decision.js";
+
+type SoftRef = { namespace: string; appId: string; pod: string };
 import { unboundSlotsByNode } from "./executor.js";
 import { cloneReservation } from "./reservation.js";
 
-/** Moves soft-reserved executors into unbound hard slots; returns the reservation writes (already applied). */
-export function compactSoftReservations(ctx: EngineContext): ReservationWrite[] {
+/**
+ * Moves soft-reserved executors into unbound hard slots; returns the reservation writes (assumed) and the soft
+ * reservations they replace (ended by Engine.settle once stored).
+ */
+export function compactSoftReservations(ctx: EngineContext): { writes: ReservationWrite[]; softRemoved: SoftRef[] } {
   const { state } = ctx;
   const writes: ReservationWrite[] = [];
+  const softRemoved: SoftRef[] = [];
   // Only applications that lost a reserved pod (or whose reservation changed) can have work to do.
   const candidates = [...state.compactionCandidates];
   state.compactionCandidates.clear();
@@ -31,8 +37,11 @@ export function compactSoftReservations(ctx: EngineContext): ReservationWrite[] 
     }
     if (unbound.size === 0) continue;
     const next = cloneReservation(r);
+    const inSlots = new Set(r.pods.values());
     let moved = false;
     for (const [podName, softSlot] of [...soft.executors]) {
+      // Already moved by an earlier compaction whose write is in flight (its soft slot ends once stored).
+      if (inSlots.has(podName)) continue;
       if (!state.isActive(soft.namespace, podName)) continue;
       // Prefer a free slot on the executor's own node; else take any and move it there.
       let list = unbound.get(softSlot.node);
@@ -41,13 +50,13 @@ export function compactSoftReservations(ctx: EngineContext): ReservationWrite[] 
       const slot = list.shift()!;
       next.pods.set(slot, podName);
       next.slots.get(slot)!.node = softSlot.node;
-      state.removeSoft(soft.namespace, soft.appId, podName, false);
+      softRemoved.push({ namespace: soft.namespace, appId: soft.appId, pod: podName });
       moved = true;
     }
     if (moved) {
-      state.putReservation(next);
+      state.assumeReservation(next);
       writes.push({ op: "update", reservation: next, previous: r });
     }
   }
-  return writes;
+  return { writes, softRemoved };
 }

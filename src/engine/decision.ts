@@ -62,6 +62,11 @@ export interface Decision {
   writes: ReservationWrite[];
   /** Soft reservation added by this decision (in memory only; undone on rollback). */
   softAdded?: { namespace: string; appId: string; pod: string };
+  /**
+   * Soft reservations this decision's writes replace (an extra executor moved into a hard slot). They are ended
+   * only once the write of their application is stored (Engine.settle), so an in-flight write never frees room.
+   */
+  softRemoved?: { namespace: string; appId: string; pod: string }[];
   demand?: DemandIntent;
   /** FIFO: the earlier driver (namespace/name) that blocks this one. */
   blockedBy?: string;

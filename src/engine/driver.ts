@@ -141,7 +141,7 @@ export function decideDriver(
       next.driverPod = pod.name;
       next.driverUid = pod.uid;
       next.pods.set(DRIVER_SLOT, pod.name);
-      state.putReservation(next);
+      state.assumeReservation(next);
       writes.push({ op: "update", reservation: next, previous: existing });
     }
     return { outcome: "success", node: slot.node, writes, ...base };
@@ -166,7 +166,7 @@ export function decideDriver(
 
   // 4. Admit: reservation with a driver slot and one slot per executor.
   const reservation = newReservation(pod, appId, shape.value, plan.result, nowMs);
-  state.putReservation(reservation);
+  state.assumeReservation(reservation);
   const decision: Decision = {
     outcome: "success",
     node: plan.result.driverNode,

@@ -1,6 +1,7 @@
 // The scheduling engine's front door: pure, synchronous and deterministic. Time is always an argument.
-// Callers feed Kubernetes objects into `state`, ask for decisions, persist the decision's writes, and call
-// `rollback` when a write fails so that no slot is promised that the API server does not hold.
+// Callers feed Kubernetes objects into `state`, ask for decisions (their reservation content is assumed in the
+// state), persist the decision's writes, then `settle` what the stored writes end (soft reservations); the
+// pipeline (src/pipeline/) forgets what a failed write did not store.
 
 import type { AppShape, Result } from "./app-shape.js";
 import { compactSoftReservations } from "./compaction.js";
@@ -18,6 +19,9 @@ import { ClusterState } from "./state.js";
 import { buildMetadata } from "./capacity-view.js";
 import { orderNodes } from "./node-order.js";
 
+/** How long a pod seen only in extender arguments stays visible without the informer confirming it. */
+export const OBSERVED_POD_TTL_MS = 30_000;
+
 export class Engine {
   readonly state: ClusterState;
   readonly ctx: EngineContext;
@@ -31,10 +35,11 @@ export class Engine {
   }
 
   /**
-   * One extender filter call: the node `pod` must go to, or why it cannot be placed. The returned writes
-   * (soft-reservation compaction first, then the decision's own) are already applied to the state.
+   * One extender filter call: the node `pod` must go to, or why it cannot be placed. The returned writes are
+   * already assumed in the state. Compaction is not part of it (see `compact`).
    */
   filter(pod: PodInfo, offered: readonly string[], nowMs: number): Decision {
+    this.state.expireObserved(nowMs);
     const id = classifyPod(pod);
     if (!id.ok) {
       const outcome = pod.labels["spark-role"] === undefined || !["driver", "executor"].includes(pod.labels["spark-role"])
@@ -45,21 +50,39 @@ export class Engine {
     if (offered.length === 0) {
       return failure("failure-fit", "kube-scheduler offered no nodes", { role: id.value.role, appId: id.value.appId });
     }
-    // Record a pod the engine has not seen (or a new incarnation of a name). A known one is kept as it is: the
-    // informer's copy is at least as fresh as kube-scheduler's, and the embedded cluster's knows the binding.
-    const known = this.state.getPod(pod.namespace, pod.name);
-    if (!known || (pod.uid !== "" && known.uid !== pod.uid)) this.state.upsertPod(pod);
-
-    const compaction = compactSoftReservations(this.ctx);
-    const decision =
-      id.value.role === "driver"
-        ? decideDriver(this.ctx, pod, id.value.appId, offered, nowMs)
-        : decideExecutor(this.ctx, pod, id.value.appId, offered);
-    if (compaction.length > 0) decision.writes = [...compaction, ...decision.writes];
-    return decision;
+    // The informer is the only writer of pods. A pod it has not shown yet (kube-scheduler's watch can be ahead
+    // of ours) is only observed: visible to decisions until the informer confirms it or the overlay expires, so
+    // a pod created and deleted while our watch was down does not stay behind as a phantom.
+    this.state.observePod(pod, nowMs + OBSERVED_POD_TTL_MS);
+    return id.value.role === "driver"
+      ? decideDriver(this.ctx, pod, id.value.appId, offered, nowMs)
+      : decideExecutor(this.ctx, pod, id.value.appId, offered);
   }
 
-  /** Undoes a decision whose writes could not be persisted. */
+  /**
+   * Compaction, as its own step: soft-reserved executors move into hard slots freed by deleted pods. Returns the
+   * writes (assumed) and the soft reservations they end once stored.
+   */
+  compact(nowMs: number): Decision {
+    this.state.expireObserved(nowMs);
+    const { writes, softRemoved } = compactSoftReservations(this.ctx);
+    return { outcome: "success", writes, softRemoved };
+  }
+
+  /** Whether there is compaction work (a reservation that may have a freed slot). */
+  compactionPending(): boolean {
+    return this.state.compactionCandidates.size > 0;
+  }
+
+  /** After a decision's writes are stored: ends the soft reservations its stored writes replaced. */
+  settle(decision: Decision, appKeys?: ReadonlySet<string>): void {
+    for (const s of decision.softRemoved ?? []) {
+      if (appKeys && !appKeys.has(reservationKey(s.namespace, s.appId))) continue;
+      this.state.removeSoft(s.namespace, s.appId, s.pod, false);
+    }
+  }
+
+  /** Undoes a decision whose writes could not be persisted (reconciliation, which holds no reservations). */
   rollback(decision: Decision): void {
     for (const w of [...decision.writes].reverse()) {
       if (w.op === "create") this.state.removeReservation(w.reservation.namespace, w.reservation.appId);

@@ -80,9 +80,15 @@ export function decideExecutor(
     const slots = unbound.get(node);
     if (!slots) continue;
     const next = bindSlot(r, slots[0], pod.name, node);
-    if (softSlot) state.removeSoft(pod.namespace, appId, pod.name, false);
-    state.putReservation(next);
-    return { outcome: "success", node, writes: [{ op: "update", reservation: next, previous: r }], demand: demandDelete, ...base };
+    state.assumeReservation(next);
+    return {
+      outcome: "success",
+      node,
+      writes: [{ op: "update", reservation: next, previous: r }],
+      softRemoved: softSlot ? [{ namespace: pod.namespace, appId, pod: pod.name }] : undefined,
+      demand: demandDelete,
+      ...base,
+    };
   }
 
   // 3. Reschedule: move an unbound slot, or place an extra executor on a soft reservation.
@@ -137,12 +143,12 @@ export function decideExecutor(
   if (unboundCount > 0) {
     const slot = lowestUnbound(unbound);
     const next = bindSlot(r, slot, pod.name, node);
-    if (softSlot) state.removeSoft(pod.namespace, appId, pod.name, false);
-    state.putReservation(next);
+    state.assumeReservation(next);
     return {
       outcome: "success-rescheduled",
       node,
       writes: [{ op: "update", reservation: next, previous: r }],
+      softRemoved: softSlot ? [{ namespace: pod.namespace, appId, pod: pod.name }] : undefined,
       demand: demandDelete,
       ...base,
     };

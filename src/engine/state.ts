@@ -3,6 +3,17 @@
 // objects by the kube layer (or the embedded cluster) and read by the decision code.
 // Reserved usage and overhead per node are both maintained incrementally, so a decision never rescans
 // every pod: a pod counts as overhead while it is bound, not terminated, and named by no reservation.
+//
+// Reservations have two writers with different roles. `putReservation` / `removeReservation` take the API
+// server's copy (informers, garbage collection, reconciliation). `assumeReservation` takes a decision's content
+// before it is stored. While the pipeline holds a reservation (`hold`, between a decision and the end of its
+// writes), the visible copy is the assumed one and server copies only update the held base; `release` makes
+// the base visible again (it is our stored content after a successful write, the last stored one after a failed
+// one). A held reservation reserves, on every node, the larger of its base and its assumed usage, so neither
+// confirming nor forgetting an in-flight write can over-commit a node whose room another decision used meanwhile.
+//
+// Pods likewise: the informer is the only writer of `pods`. A pod kube-scheduler shows before the informer has it
+// goes to a short-lived overlay (`observePod`), which the informer's copy replaces and which expires otherwise.
 
 import type { NodeInfo, PodInfo } from "./model.js";
 import { podKey } from "./model.js";
@@ -38,6 +49,12 @@ export class ClusterState {
   readonly drivers = new Set<string>();
 
   private readonly reserved = new Map<string, Resources>();
+  /** What each reservation (namespace/appId) adds to `reserved`, per node. */
+  private readonly contributions = new Map<string, Map<string, Resources>>();
+  /** Reservations held by the pipeline: the API server's copy (undefined: none) while an assumed one is visible. */
+  private readonly held = new Map<string, { base: Reservation | undefined }>();
+  /** Pods seen in extender arguments before the informer had them: namespace/name → pod and expiry time. */
+  private readonly observed = new Map<string, { pod: PodInfo; expiresAtMs: number }>();
   /** Overhead per node, and what each overhead pod contributes to it (by namespace/name). */
   private readonly overheadByNode = new Map<string, Resources>();
   private readonly overheadPods = new Map<string, { node: string; requests: Resources }>();
@@ -64,6 +81,8 @@ export class ClusterState {
 
   upsertPod(pod: PodInfo): void {
     const key = podKey(pod.namespace, pod.name);
+    const seen = this.observed.get(key);
+    if (seen && (seen.pod.uid === "" || seen.pod.uid === pod.uid)) this.observed.delete(key);
     this.pods.set(key, pod);
     if (pod.labels["spark-role"] === "driver") this.drivers.add(key);
     this.refreshOverhead(key);
@@ -84,14 +103,50 @@ export class ClusterState {
     return pod;
   }
 
+  /** The informer's copy of a pod, else the one observed in extender arguments (until it expires). */
   getPod(namespace: string, name: string): PodInfo | undefined {
-    return this.pods.get(podKey(namespace, name));
+    const key = podKey(namespace, name);
+    return this.pods.get(key) ?? this.observed.get(key)?.pod;
   }
 
   /** A pod counts as active when it exists and has not terminated. */
   isActive(namespace: string, name: string): boolean {
-    const p = this.pods.get(podKey(namespace, name));
+    const p = this.getPod(namespace, name);
     return p !== undefined && !p.terminated;
+  }
+
+  /**
+   * Records a pod kube-scheduler asked about that the informer does not have (yet): it is visible to `getPod`
+   * until the informer's copy replaces it or `expiresAtMs` passes. A known pod is left as the informer has it.
+   */
+  observePod(pod: PodInfo, expiresAtMs: number): void {
+    const key = podKey(pod.namespace, pod.name);
+    if (this.pods.has(key)) return;
+    const seen = this.observed.get(key);
+    if (seen && seen.pod.uid === pod.uid) {
+      seen.expiresAtMs = Math.max(seen.expiresAtMs, expiresAtMs);
+      return;
+    }
+    this.observed.set(key, { pod, expiresAtMs });
+    this.version++;
+  }
+
+  /** Drops observed pods whose time is up (the informer never showed them: deleted, or never created). */
+  expireObserved(nowMs: number): void {
+    for (const [key, seen] of this.observed) {
+      if (seen.expiresAtMs > nowMs) continue;
+      this.observed.delete(key);
+      if (this.reservedPodRefs.has(key)) {
+        const id = classifyPod(seen.pod);
+        if (id.ok) this.compactionCandidates.add(reservationKey(seen.pod.namespace, id.value.appId));
+      }
+      this.version++;
+    }
+  }
+
+  /** How many observed pods wait for the informer. */
+  get observedCount(): number {
+    return this.observed.size;
   }
 
   /** The single driver pod of an application, if exactly one exists. */
@@ -120,29 +175,117 @@ export class ClusterState {
     return this.reservations.get(reservationKey(namespace, appId));
   }
 
-  /** Inserts or replaces a reservation; keeps the per-node usage in step. */
+  /**
+   * The API server's copy of a reservation (informers, garbage collection, reconciliation): it replaces the
+   * visible one, or only the base while the pipeline holds the reservation.
+   */
   putReservation(r: Reservation): void {
     const key = reservationKey(r.namespace, r.appId);
-    const old = this.reservations.get(key);
-    if (old) this.account(old.slots.values(), -1);
-    this.reservations.set(key, r);
-    this.account(r.slots.values(), +1);
-    for (const pod of r.pods.values()) this.reference(r.namespace, pod, +1);
-    if (old) for (const pod of old.pods.values()) this.reference(old.namespace, pod, -1);
-    // A reservation arriving from the API server may name pods that are already gone.
-    this.compactionCandidates.add(key);
-    this.version++;
+    const h = this.held.get(key);
+    if (h) {
+      if (!h.base || isNewerResourceVersion(r.resourceVersion, h.base.resourceVersion)) {
+        h.base = r;
+        this.recount(key);
+      }
+      return;
+    }
+    this.setVisible(key, r);
   }
 
+  /** The server deleted a reservation: it goes, or only its base while the pipeline holds it. */
   removeReservation(namespace: string, appId: string): Reservation | undefined {
     const key = reservationKey(namespace, appId);
+    const h = this.held.get(key);
+    if (h) {
+      const old = h.base;
+      h.base = undefined;
+      this.recount(key);
+      return old;
+    }
+    return this.setVisible(key, undefined);
+  }
+
+  /** A decision's content, not stored yet: it becomes the visible reservation. */
+  assumeReservation(r: Reservation): void {
+    this.setVisible(reservationKey(r.namespace, r.appId), r);
+  }
+
+  /**
+   * The pipeline is about to write the visible (assumed) reservation; `base` is what the API server holds
+   * (undefined: nothing yet). A reservation already held keeps its base.
+   */
+  hold(namespace: string, appId: string, base: Reservation | undefined): void {
+    const key = reservationKey(namespace, appId);
+    if (this.held.has(key)) return;
+    this.held.set(key, { base });
+    this.recount(key);
+  }
+
+  isHeld(namespace: string, appId: string): boolean {
+    return this.held.has(reservationKey(namespace, appId));
+  }
+
+  /** How many reservations the pipeline holds (writes in flight). */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** A held reservation's content was stored with this resourceVersion: it is the base from now on. */
+  confirmReservation(stored: Reservation): void {
+    const h = this.held.get(reservationKey(stored.namespace, stored.appId));
+    if (!h) return this.putReservation(stored);
+    if (!h.base || !isNewerResourceVersion(h.base.resourceVersion, stored.resourceVersion)) h.base = stored;
+    this.recount(reservationKey(stored.namespace, stored.appId));
+  }
+
+  /** Ends a hold: the base (what the API server holds, as far as we know) becomes the visible reservation. */
+  release(namespace: string, appId: string): void {
+    const key = reservationKey(namespace, appId);
+    const h = this.held.get(key);
+    if (!h) return;
+    this.held.delete(key);
+    this.setVisible(key, h.base);
+  }
+
+  private setVisible(key: string, r: Reservation | undefined): Reservation | undefined {
     const old = this.reservations.get(key);
-    if (!old) return undefined;
-    this.account(old.slots.values(), -1);
-    this.reservations.delete(key);
-    for (const pod of old.pods.values()) this.reference(namespace, pod, -1);
+    if (r) this.reservations.set(key, r);
+    else this.reservations.delete(key);
+    if (r) for (const pod of r.pods.values()) this.reference(r.namespace, pod, +1);
+    if (old) for (const pod of old.pods.values()) this.reference(old.namespace, pod, -1);
+    this.recount(key);
+    // A reservation arriving from the API server may name pods that are already gone.
+    if (r) this.compactionCandidates.add(key);
     this.version++;
     return old;
+  }
+
+  /** Re-derives one reservation's per-node usage: its visible slots, or while held the larger of base and visible. */
+  private recount(key: string): void {
+    const old = this.contributions.get(key);
+    if (old) for (const [node, res] of old) subInto(this.reserved.get(node)!, res);
+    const visible = this.reservations.get(key);
+    const next = usageByNode(visible);
+    const h = this.held.get(key);
+    if (h && h.base && h.base !== visible) {
+      for (const [node, res] of usageByNode(h.base)) {
+        const cur = next.get(node);
+        if (!cur) next.set(node, res);
+        else {
+          cur.cpu = Math.max(cur.cpu, res.cpu);
+          cur.memory = Math.max(cur.memory, res.memory);
+          cur.gpu = Math.max(cur.gpu, res.gpu);
+        }
+      }
+    }
+    if (next.size > 0) this.contributions.set(key, next);
+    else this.contributions.delete(key);
+    for (const [node, res] of next) {
+      let u = this.reserved.get(node);
+      if (!u) this.reserved.set(node, (u = zero()));
+      addInto(u, res);
+    }
+    this.version++;
   }
 
   // ---- soft reservations --------------------------------------------------------------------
@@ -248,4 +391,25 @@ export class ClusterState {
       else subInto(u, s.resources);
     }
   }
+}
+
+function usageByNode(r: Reservation | undefined): Map<string, Resources> {
+  const out = new Map<string, Resources>();
+  if (!r) return out;
+  for (const s of r.slots.values()) {
+    let u = out.get(s.node);
+    if (!u) out.set(s.node, (u = zero()));
+    addInto(u, s.resources);
+  }
+  return out;
+}
+
+/** Whether resourceVersion `a` is newer than `b` (numeric, as etcd assigns them; an unknown `b` is older). */
+export function isNewerResourceVersion(a: string | undefined, b: string | undefined): boolean {
+  if (!b) return true;
+  if (!a) return false;
+  const na = Number(a);
+  const nb = Number(b);
+  if (Number.isFinite(na) && Number.isFinite(nb)) return na > nb;
+  return a !== b;
 }

@@ -29,6 +29,11 @@ export interface ClusterBackend {
   writeReservation(write: ReservationWrite): Promise<string | undefined>;
   /** Creates or deletes an autoscaler Demand (best effort; never blocks a decision). */
   applyDemand(demand: DemandIntent): Promise<void>;
+  /**
+   * Called with every pod a filter call shows, before the decision. The embedded cluster has no API server, so
+   * the pods its callers show are its pods; the Kubernetes backend has informers and ignores it.
+   */
+  podSeen?(pod: PodInfo): void;
   /** Called after a pod was given a node (the embedded cluster binds it, as kube-scheduler would). */
   onScheduled(pod: PodInfo, node: string): void;
 }

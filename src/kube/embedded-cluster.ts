@@ -134,6 +134,12 @@ export class EmbeddedCluster implements ClusterBackend {
     this.log.debug({ demand: `${demand.namespace}/demand-${demand.podName}`, op: demand.op }, "embedded cluster ignores demands");
   }
 
+  /** The embedded cluster's pods are the ones its callers show: record a new one (or a new incarnation). */
+  podSeen(pod: PodInfo): void {
+    const known = this.engine.state.pods.get(podKey(pod.namespace, pod.name));
+    if (!known || (pod.uid !== "" && known.uid !== pod.uid)) this.engine.state.upsertPod(pod);
+  }
+
   onScheduled(pod: PodInfo, node: string): void {
     this.engine.markBound(pod.namespace, pod.name, node);
   }

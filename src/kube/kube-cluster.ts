@@ -24,7 +24,7 @@ import { GarbageCollector } from "./gc.js";
 import { type ClusterInformers, type Serializer, clusterInformers } from "./informers.js";
 import { type Leadership, LeaderElector } from "./leader-election.js";
 import { LeaseFollower } from "./lease-follower.js";
-import type { Mutex } from "./mutex.js";
+import type { Mutex } from "../pipeline/mutex.js";
 import { ReservationWriter, backoffMs } from "./reservation-writer.js";
 
 export interface KubeClusterOptions {

@@ -12,7 +12,7 @@ import { DemandWriter } from "./demands.js";
 import { EventRecorder } from "./events.js";
 import { KubeCluster } from "./kube-cluster.js";
 import { SparkApplicationWatcher } from "./spark-applications.js";
-import type { Mutex } from "./mutex.js";
+import type { Mutex } from "../pipeline/mutex.js";
 import { UnschedulableMarker } from "./unschedulable-marker.js";
 
 export interface KubeBackend {

@@ -43,7 +43,7 @@ import { zoneOf } from "../engine/node-order.js";
 import type { Reservation } from "../engine/reservation.js";
 import { type Resources, sub } from "../engine/resources.js";
 import { shapeFromSparkApplication, shapeFromSparkProperties } from "../engine/spark-conf.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 import { RequestError, badField, notFound } from "./errors.js";
 import { paginate } from "./pagination.js";
 import { int64 } from "./wire.js";

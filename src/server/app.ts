@@ -5,7 +5,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
 import { HealthService, ServingStatus, registerHealth } from "./health.js";

@@ -11,7 +11,7 @@ import type { ServerResponse } from "node:http";
 import { Code } from "@connectrpc/connect";
 import type { Decision } from "../engine/decision.js";
 import { isSuccess } from "../engine/decision.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 import { type ErrorReason, RequestError, jsonError } from "./errors.js";
 import type { FallbackHandler } from "./listen.js";
 import { checkNodeNames, podFromRequest } from "./validation.js";

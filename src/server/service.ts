@@ -13,7 +13,7 @@ import { type AppShape, DEFAULT_MAX_EXECUTORS_PER_APP } from "../engine/app-shap
 import { isSuccess } from "../engine/decision.js";
 import { type PodInfo, podFromObject } from "../engine/model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots } from "../engine/reservation.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 import { type AdminV2Options, OUTCOMES, createAdminV2, resourcesFromMsg, resourcesMsg } from "./admin-v2.js";
 import { badField, notFound } from "./errors.js";
 import { paginate } from "./pagination.js";

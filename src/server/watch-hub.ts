@@ -9,7 +9,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Decision } from "../engine/decision.js";
 import type { PodInfo } from "../engine/model.js";
-import type { Scheduler } from "../kube/scheduler.js";
+import type { Scheduler } from "../pipeline/scheduler.js";
 
 export interface WatchHubOptions {
   /** How often the state version is checked for changes while streams are open (ms). Default 250. */

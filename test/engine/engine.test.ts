@@ -2,6 +2,7 @@
 // compaction, overhead, node eligibility, queue position and simulation.
 
 import { describe, expect, it } from "vitest";
+import { OBSERVED_POD_TTL_MS } from "../../src/engine/engine.js";
 import { reservationFromObject, reservationToObject } from "../../src/engine/reservation.js";
 import { GiB, Harness, driverPod, executorPod, node, otherPod } from "./harness.js";
 
@@ -68,9 +69,48 @@ describe("driver", () => {
     h.schedule(driver, both); // bound to node1 in the state
     h.engine.filter(driver, both, h.now); // kube-scheduler's copy still has no nodeName
     expect(h.state.getPod("namespace", driver.name)!.nodeName).toBe("node1");
+    // The informer is the only writer of pods: a new incarnation becomes the engine's once the informer shows it.
     const recreated = { ...driver, uid: "new-incarnation" };
     h.engine.filter(recreated, both, h.now);
-    expect(h.state.getPod("namespace", driver.name)!.uid).toBe("new-incarnation");
+    expect(h.state.getPod("namespace", driver.name)!.uid).toBe(driver.uid);
+  });
+
+  it("a pod seen only in an extender call is observed, confirmed by the informer or expired", () => {
+    const h = new Harness([node("node1"), node("node2")]);
+    h.schedule(driverPod("app", { count: 1 }), both);
+    const e0 = executorPod("app", 0);
+    // kube-scheduler shows the executor first: it holds its slot while only observed.
+    expect(h.engine.filter(e0, both, h.now).outcome).toBe("success");
+    expect(h.state.pods.has("namespace/" + e0.name)).toBe(false);
+    expect(h.state.getPod("namespace", e0.name)?.uid).toBe(e0.uid);
+    const e1 = executorPod("app", 1);
+    expect(h.engine.filter(e1, both, h.now).outcome).toBe("failure-unbound");
+    // The watch never shows it (created and deleted while it was down): after the overlay expires the slot is free.
+    h.now += OBSERVED_POD_TTL_MS + 1;
+    expect(h.engine.filter(e1, both, h.now).outcome).toBe("success");
+    expect(h.state.getPod("namespace", e0.name)).toBeUndefined();
+    // The informer's copy replaces an observed pod.
+    expect(h.state.observedCount).toBe(1);
+    h.add({ ...e1, nodeName: "node1" });
+    expect(h.state.observedCount).toBe(0);
+    expect(h.state.getPod("namespace", e1.name)?.nodeName).toBe("node1");
+  });
+
+  it("a driver seen by filter but never by the informer is no phantom pending driver after expiry", () => {
+    const h = new Harness([node("node1")]);
+    h.add(otherPod("hog", "node1", "8"));
+    const ghost = driverPod("ghost", { createdAtMs: 0 });
+    expect(h.engine.filter(ghost, ["node1"], h.now).outcome).toBe("failure-fit");
+    h.state.removePod("other", "hog"); // capacity is back; a relist would not mention the ghost at all
+    const later = driverPod("later", { createdAtMs: 5 });
+    h.add(later);
+    // The ghost is not queued ahead of the later driver, before or after its overlay expires.
+    const q = h.engine.queuePosition("namespace", later.name, h.now);
+    expect(q.ok && q.value.position).toBe(1);
+    h.now += OBSERVED_POD_TTL_MS + 1;
+    expect(h.schedule(later, ["node1"]).outcome).toBe("success");
+    expect(h.state.getPod("namespace", ghost.name)).toBeUndefined();
+    expect(h.engine.queuePosition("namespace", ghost.name, h.now).ok).toBe(false);
   });
 
   it("invalid annotations fail with a reason naming the annotation, and reserve nothing", () => {
@@ -186,12 +226,17 @@ describe("executor", () => {
     h.schedule(executorPod("app", 1), both);
     expect(h.soft()).toEqual({ "app-spark-exec-1": "node1" });
     h.delete(e0);
-    // The next decision (any pod) compacts first.
+    // Compaction is its own step, with its own write; the soft reservation ends once that write is stored.
+    const c = h.engine.compact(h.now);
+    expect(c.writes.map((w) => [w.op, w.reservation.appId])).toEqual([["update", "app"]]);
+    expect(h.soft()).toEqual({ "app-spark-exec-1": "node1" }); // not yet: the write is not stored
+    h.engine.settle(c);
+    expect(h.soft()).toEqual({});
     const d = h.schedule(executorPod("app", 2), both);
     expect(h.reservedExecutors()).toEqual(["app-spark-exec-1"]);
     expect(d.outcome).toBe("success-scheduled-extra-executor");
     expect(h.soft()).toEqual({ "app-spark-exec-2": "node1" });
-    expect(d.writes.map((w) => w.op)).toEqual(["update"]);
+    expect(d.writes).toEqual([]);
   });
 });
 

@@ -151,10 +151,15 @@ export class Harness {
     return this.engine.state;
   }
 
-  /** One filter call; on success the pod is bound to the node and Running. */
+  /**
+   * One filter call as the pipeline makes it (compaction first, as its own step; writes taken as stored at
+   * once); on success the pod is bound to the node and Running.
+   */
   schedule(pod: PodInfo, nodeNames: string[]): Decision {
+    this.engine.settle(this.engine.compact(this.now));
     const current = this.state.getPod(pod.namespace, pod.name) ?? pod;
     const d = this.engine.filter(current, nodeNames, this.now);
+    this.engine.settle(d);
     if (d.outcome.startsWith("success")) {
       this.state.upsertPod({ ...current, nodeName: d.node!, phase: "Running" });
     }

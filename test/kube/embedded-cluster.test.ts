@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { configFromObject } from "../../src/config.js";
 import { Engine } from "../../src/engine/engine.js";
 import { podFromObject } from "../../src/engine/model.js";
-import { Scheduler } from "../../src/kube/scheduler.js";
+import { Scheduler } from "../../src/pipeline/scheduler.js";
 import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-cluster.js";
 
 describe("embedded cluster file", () => {

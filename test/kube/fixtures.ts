@@ -8,8 +8,8 @@ import { Engine } from "../../src/engine/engine.js";
 import { podFromObject } from "../../src/engine/model.js";
 import { RR_CRD_NAME, resourceReservationCrd } from "../../src/kube/crd.js";
 import { KubeCluster, type KubeClusterOptions } from "../../src/kube/kube-cluster.js";
-import { Mutex } from "../../src/kube/mutex.js";
-import { Scheduler } from "../../src/kube/scheduler.js";
+import { Mutex } from "../../src/pipeline/mutex.js";
+import { Scheduler } from "../../src/pipeline/scheduler.js";
 import type { FakeApiServer, StoredObject } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
 

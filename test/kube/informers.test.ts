@@ -4,7 +4,7 @@ import { reservationToObject } from "../../src/engine/reservation.js";
 import { res } from "../../src/engine/resources.js";
 import { ClusterState } from "../../src/engine/state.js";
 import { type ClusterInformers, clusterInformers } from "../../src/kube/informers.js";
-import { Mutex } from "../../src/kube/mutex.js";
+import { Mutex } from "../../src/pipeline/mutex.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
 import { CONFIGMAPS, NODES, NS, PODS, RRS, driverObject, eventually, executorObject, nodeObject, setPhase, silentLog } from "./fixtures.js";

@@ -2,7 +2,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ClusterState } from "../../src/engine/state.js";
-import { Mutex } from "../../src/kube/mutex.js";
+import { Mutex } from "../../src/pipeline/mutex.js";
 import { SPARK_APP_CRD, SparkApplicationWatcher } from "../../src/kube/spark-applications.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";

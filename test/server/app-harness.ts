@@ -6,7 +6,7 @@ import { configFromObject } from "../../src/config.js";
 import type { DemandIntent, ReservationWrite } from "../../src/engine/decision.js";
 import { Engine } from "../../src/engine/engine.js";
 import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-cluster.js";
-import { Scheduler } from "../../src/kube/scheduler.js";
+import { Scheduler } from "../../src/pipeline/scheduler.js";
 import { type RunningApp, startApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
 import type { ServiceOptions } from "../../src/server/service.js";
