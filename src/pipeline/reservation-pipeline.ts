@@ -35,6 +35,8 @@ interface Channel {
   content: Reservation | undefined;
   /** Decisions whose content is in `content`. */
   waiting: Waiter[];
+  /** Decisions whose content is in the write in flight. */
+  inFlight: Waiter[];
   sending: boolean;
 }
 
@@ -61,12 +63,31 @@ export class ReservationPipeline {
 
   /**
    * Takes a decision's writes, right after the decision (synchronously: its content is assumed). Resolves when
-   * every write that carries its content is stored; rejects with ReservationWriteFailed when one is not.
+   * every write that carries its content is stored (and, for a success of a pod in `namespace`, the reservation
+   * it relies on); rejects with ReservationWriteFailed when one is not.
    */
-  submit(decision: Decision): Promise<void> {
-    if (decision.writes.length === 0) return Promise.resolve();
+  submit(decision: Decision, namespace?: string): Promise<void> {
     const all = decision.writes.map((w) => this.enqueue(w, decision));
+    const own = new Set(decision.writes.map((w) => reservationKey(w.reservation.namespace, w.reservation.appId)));
+    // A success that relies on its application's reservation (`namespace` is the pod's) waits until it is stored.
+    if (namespace !== undefined && decision.appId && decision.node && !own.has(reservationKey(namespace, decision.appId))) {
+      all.push(this.stored(namespace, decision.appId, decision));
+    }
+    if (all.length === 0) return Promise.resolve();
     return Promise.all(all).then(() => undefined);
+  }
+
+  /**
+   * Resolves once what is assumed now for the reservation is stored (at once when nothing is in flight); rejects
+   * when that write fails. A decision that relies on a reservation without writing it (a driver asked again, an
+   * executor already bound) waits on this, so its answer is durable too.
+   */
+  stored(namespace: string, appId: string, decision: Decision): Promise<void> {
+    const ch = this.channels.get(reservationKey(namespace, appId));
+    if (!ch) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      (ch.content ? ch.waiting : ch.inFlight).push({ decision, resolve, reject });
+    });
   }
 
   /** Reservations with writes in flight or queued. */
@@ -92,6 +113,7 @@ export class ReservationPipeline {
         resourceVersion: w.op === "update" ? w.previous.resourceVersion : undefined,
         content: undefined,
         waiting: [],
+        inFlight: [],
         sending: false,
       };
       this.channels.set(key, ch);
@@ -112,6 +134,7 @@ export class ReservationPipeline {
     while (ch.content) {
       const content = ch.content;
       const batch = ch.waiting;
+      ch.inFlight = batch;
       ch.content = undefined;
       ch.waiting = [];
       const reservation = { ...content, resourceVersion: ch.resourceVersion };
@@ -123,6 +146,7 @@ export class ReservationPipeline {
         ch.op = "update";
         if (rv) ch.resourceVersion = rv;
         state.confirmReservation({ ...content, resourceVersion: ch.resourceVersion });
+        ch.inFlight = [];
         for (const waiter of batch) {
           this.engine.settle(waiter.decision, only);
           waiter.resolve();
@@ -132,6 +156,7 @@ export class ReservationPipeline {
         const failed = [...batch, ...ch.waiting];
         ch.content = undefined;
         ch.waiting = [];
+        ch.inFlight = [];
         this.finish(key, ch);
         this.log.error(
           { err: e, reservation: key, op: write.op, decisions: failed.length },

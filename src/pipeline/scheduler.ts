@@ -80,7 +80,7 @@ export class Scheduler {
         entered?.();
         this.backend.podSeen?.(pod);
         const d = this.engine.filter(pod, nodeNames, this.clock());
-        return { d, stored: this.pipeline.submit(d) };
+        return { d, stored: this.pipeline.submit(d, pod.namespace) };
       });
       decision = await made.stored.then(
         () => made.d,

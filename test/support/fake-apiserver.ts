@@ -669,6 +669,7 @@ export class FakeApiServer {
   private readonly watches = new Set<WatchStream>();
   private faults: (InjectedFault & { remaining: number; hits: number })[] = [];
   private latencyMs = 0;
+  private writeLatency: number | (() => number) = 0;
   /** Resolvers of requests waiting out the latency, released early by stop(). */
   private readonly delayed = new Set<() => void>();
   private stopped = false;
@@ -788,6 +789,14 @@ export class FakeApiServer {
     this.latencyMs = ms;
   }
 
+  /**
+   * Delays every write request (any method but GET) by `ms`, or by what `ms()` returns for each request (so
+   * writes can overtake one another), on top of `setLatency`.
+   */
+  setWriteLatency(ms: number | (() => number)): void {
+    this.writeLatency = ms;
+  }
+
   /** Destroys every open watch connection mid-stream; clients see a network error. */
   dropWatches(): void {
     for (const watch of this.watches) watch.res.destroy();
@@ -818,7 +827,10 @@ export class FakeApiServer {
         watch: query.watch === "true" || query.watch === "1",
       };
       this.requests.push(request);
-      await this.delay();
+      await this.delay(this.latencyMs);
+      if (request.method !== "GET") {
+        await this.delay(typeof this.writeLatency === "function" ? this.writeLatency() : this.writeLatency);
+      }
       if (this.stopped) return;
       const fault = this.takeFault(request);
       if (fault) this.sendFault(res, fault.spec);
@@ -828,15 +840,15 @@ export class FakeApiServer {
     }
   }
 
-  private delay(): Promise<void> {
-    if (this.latencyMs <= 0) return Promise.resolve();
+  private delay(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const release = () => {
         clearTimeout(timer);
         this.delayed.delete(release);
         resolve();
       };
-      const timer = setTimeout(release, this.latencyMs);
+      const timer = setTimeout(release, ms);
       this.delayed.add(release);
     });
   }
