@@ -74,21 +74,27 @@ export function decideExecutor(
     return { outcome: "success-already-bound", node: softSlot.node, writes: [], ...base };
   }
 
-  // 2. An unbound slot on an offered node, in kube-scheduler's order.
-  const unbound = unboundSlotsByNode(ctx, r, pod.name);
-  for (const node of offered) {
-    const slots = unbound.get(node);
-    if (!slots) continue;
-    const next = bindSlot(r, slots[0], pod.name, node);
+  // Binding one of the reservation's unbound slots (steps 2 and 3): the bind is assumed at once, and a soft
+  // reservation the executor held is released with the decision.
+  const bindTo = (slot: string, node: string, outcome: "success" | "success-rescheduled"): Decision => {
+    const next = bindSlot(r, slot, pod.name, node);
     state.assumeReservation(next);
     return {
-      outcome: "success",
+      outcome,
       node,
       writes: [{ op: "update", reservation: next, previous: r }],
       softRemoved: softSlot ? [{ namespace: pod.namespace, appId, pod: pod.name }] : undefined,
       demand: demandDelete,
       ...base,
     };
+  };
+
+  // 2. An unbound slot on an offered node, in kube-scheduler's order.
+  const unbound = unboundSlotsByNode(ctx, r, pod.name);
+  for (const node of offered) {
+    const slots = unbound.get(node);
+    if (!slots) continue;
+    return bindTo(slots[0], node, "success");
   }
 
   // 3. Reschedule: move an unbound slot, or place an extra executor on a soft reservation.
@@ -142,16 +148,7 @@ export function decideExecutor(
 
   if (unboundCount > 0) {
     const slot = lowestUnbound(unbound);
-    const next = bindSlot(r, slot, pod.name, node);
-    state.assumeReservation(next);
-    return {
-      outcome: "success-rescheduled",
-      node,
-      writes: [{ op: "update", reservation: next, previous: r }],
-      softRemoved: softSlot ? [{ namespace: pod.namespace, appId, pod: pod.name }] : undefined,
-      demand: demandDelete,
-      ...base,
-    };
+    return bindTo(slot, node, "success-rescheduled");
   }
   state.addSoft(pod.namespace, appId, pod.name, { node, resources: { ...executorRes } });
   return {
