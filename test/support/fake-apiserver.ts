@@ -1036,16 +1036,17 @@ export class FakeApiServer {
   private createObject(target: Target, obj: JsonObject): StoredObject {
     this.bindToTarget(obj, target);
     if (target.type.statusSubresource) delete obj.status;
-    const problem = target.type.validate?.(obj);
-    if (problem) throw invalid(problem);
     return this.store.create(target.type, this.admit(target.type, obj));
   }
 
   /**
-   * What kube-apiserver's validation does before storing a write: names, label keys and values; structural
-   * CRDs; custom objects pruned to and validated against their CRD's schema. Throws 422 Invalid.
+   * What kube-apiserver's validation does before storing a write: the resource type's own rules (`validate`,
+   * given the stored object on updates); names, label keys and values; structural CRDs; custom objects pruned
+   * to and validated against their CRD's schema. Throws 422 Invalid.
    */
-  private admit(type: ResourceType, obj: JsonObject): JsonObject {
+  private admit(type: ResourceType, obj: JsonObject, old?: JsonObject): JsonObject {
+    const problem = type.validate?.(obj, old);
+    if (problem) throw invalid(problem);
     const metadata = metadataOf(obj);
     const errors = metadataErrors(metadata, type.plural === "namespaces" && !type.group ? "label" : "subdomain");
     if (resourceId(type) === CRD_RESOURCE) errors.push(...crdErrors(obj));
@@ -1099,9 +1100,7 @@ export class FakeApiServer {
         : target.type.statusSubresource
           ? { ...candidate, status: stored.status }
           : candidate;
-    const problem = target.type.validate?.(next, stored);
-    if (problem) throw invalid(problem);
-    return this.present(target.type, this.store.update(target.type, this.admit(target.type, next)));
+    return this.present(target.type, this.store.update(target.type, this.admit(target.type, next, stored)));
   }
 
   private replace(target: Target, request: RecordedRequest): StoredObject {
