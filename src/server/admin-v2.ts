@@ -83,11 +83,6 @@ export function resourcesFromMsg(m: ResourcesMsg | undefined, field: string): Re
   return { cpu: Number(m.cpuMillis), memory: Number(m.memoryBytes), gpu: Number(m.gpus) };
 }
 
-export function required(value: string, field: string): string {
-  if (!value) throw badField(field, "is required");
-  return value;
-}
-
 export function shortfallMsg(s: Shortfall | undefined): ShortfallMsg | undefined {
   if (!s) return undefined;
   return create(ShortfallSchema, {
@@ -316,8 +311,8 @@ export function createAdminV2(scheduler: Scheduler, toReservationMsg: (r: Reserv
     hub,
 
     async explainPod(req: { namespace: string; podName: string }): Promise<ExplainPodResponse> {
-      const namespace = required(req.namespace, "namespace");
-      const podName = required(req.podName, "pod_name");
+      // Required fields and bounds: RPC_RULES (validation.ts), checked before the handler runs.
+      const { namespace, podName } = req;
       const result = await scheduler.read(() =>
         engine.state.getPod(namespace, podName) ? explainPod(engine.ctx, namespace, podName, scheduler.now()) : undefined,
       );

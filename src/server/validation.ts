@@ -72,6 +72,10 @@ export const RPC_RULES: Record<string, Record<string, FieldRule>> = {
     namespace: { required: true, max: MAX_NAMESPACE_LENGTH },
     pod_name: { required: true, max: MAX_NAME_LENGTH },
   },
+  "sparkscheduler.v1.ExplainPodRequest": {
+    namespace: { required: true, max: MAX_NAMESPACE_LENGTH },
+    pod_name: { required: true, max: MAX_NAME_LENGTH },
+  },
   "sparkscheduler.v1.SimulateRequest": {
     executor_count: { min: 0 },
     node_selector: { max: MAX_LIST_ITEMS },
