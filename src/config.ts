@@ -38,6 +38,8 @@ export interface ServiceConfig {
   };
   /** Reservation writes: attempts and exponential backoff. */
   writeRetries: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
+  /** Pod patches that make kube-scheduler retry refused pods (src/kube/retry-nudger.ts); rate 0 disables. */
+  retryNudges: { rate: number; burst: number };
 }
 
 export class ConfigError extends Error {}
@@ -64,6 +66,7 @@ const KNOWN_KEYS = new Set([
   "write-retries",
   "tls",
   "max-executors-per-application",
+  "retry-nudges",
 ]);
 
 /** Go-style durations: "300ms", "10s", "1m30s", "2h"; a bare number is seconds. */
@@ -182,6 +185,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
     "retry-period",
   ]);
   const wr = section(raw["write-retries"], "write-retries", ["max-attempts", "initial-backoff", "max-backoff"]);
+  const nudges = section(raw["retry-nudges"], "retry-nudges", ["rate", "burst"]);
   const unschedTimeout = raw["unschedulable-pod-timeout-duration"];
   const tlsRaw = section(raw.tls, "tls", ["cert-file", "key-file"]);
   const certFile = str(tlsRaw["cert-file"], "tls.cert-file", "");
@@ -237,6 +241,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
         wr["initial-backoff"] === undefined ? 100 : parseDuration(wr["initial-backoff"], "write-retries.initial-backoff"),
       maxBackoffMs: wr["max-backoff"] === undefined ? 5_000 : parseDuration(wr["max-backoff"], "write-retries.max-backoff"),
     },
+    retryNudges: { rate: int(nudges.rate, "retry-nudges.rate", 10), burst: int(nudges.burst, "retry-nudges.burst", 10, 1) },
   };
 }
 

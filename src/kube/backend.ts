@@ -1,7 +1,7 @@
 // What the scheduler needs from a cluster: somewhere durable to write reservations and demands, and a
 // readiness signal. Two implementations: the embedded simulated cluster and the Kubernetes API server.
 
-import type { DemandIntent, ReservationWrite } from "../engine/decision.js";
+import type { Decision, DemandIntent, ReservationWrite } from "../engine/decision.js";
 import type { PodInfo } from "../engine/model.js";
 
 export interface Readiness {
@@ -36,6 +36,8 @@ export interface ClusterBackend {
   podSeen?(pod: PodInfo): void;
   /** Called after a pod was given a node (the embedded cluster binds it, as kube-scheduler would). */
   onScheduled(pod: PodInfo, node: string): void;
+  /** Called with every answer kube-scheduler gets (the Kubernetes backend remembers refusals to retry them). */
+  onDecision?(pod: PodInfo, decision: Decision): void;
 }
 
 // ---------------------------------------------------------------------------------------------

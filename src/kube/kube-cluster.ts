@@ -15,8 +15,10 @@ import { hostname } from "node:os";
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config.js";
-import type { DemandIntent, ReservationWrite } from "../engine/decision.js";
+import type { Decision, DemandIntent, ReservationWrite } from "../engine/decision.js";
 import type { Engine } from "../engine/engine.js";
+import type { PodInfo } from "../engine/model.js";
+import { classifyPod } from "../engine/spark-pods.js";
 import { reconcile } from "../engine/reconcile.js";
 import type { ClusterBackend, Readiness } from "./backend.js";
 import { type EnsureCrdOptions, ensureCrd } from "./crd.js";
@@ -25,7 +27,9 @@ import { type ClusterInformers, type Serializer, clusterInformers } from "./info
 import { type Leadership, LeaderElector } from "./leader-election.js";
 import { LeaseFollower } from "./lease-follower.js";
 import type { Mutex } from "../pipeline/mutex.js";
+import { RetryTracker, selectRetries } from "../pipeline/retries.js";
 import { ReservationWriter, backoffMs } from "./reservation-writer.js";
+import { RetryNudger, type RetryNudgerOptions } from "./retry-nudger.js";
 
 export interface KubeClusterOptions {
   kc: k8s.KubeConfig;
@@ -47,6 +51,8 @@ export interface KubeClusterOptions {
   crd?: EnsureCrdOptions;
   /** Informer restart backoff; default 500 ms doubling to 30 s. */
   informerBackoff?: { initialMs: number; maxMs: number };
+  /** Retry nudges: overrides of the nudger's timing and an observer (tests). */
+  nudger?: Pick<RetryNudgerOptions, "clock" | "minIntervalMs" | "onPatch">;
 }
 
 /** A watch that keeps failing this long means the state may be stale: stop deciding until it recovers. */
@@ -75,6 +81,11 @@ export class KubeCluster implements ClusterBackend {
   private retryTimer: NodeJS.Timeout | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Refused pods, and the nudger that makes kube-scheduler retry them once they may fit. */
+  private readonly refused = new RetryTracker();
+  private readonly nudger: RetryNudger;
+  /** The state version the last retry selection saw: a poke is due only after a change. */
+  private selectedVersion = -1;
 
   constructor(private readonly options: KubeClusterOptions) {
     const { kc, engine, mutex, config } = options;
@@ -97,6 +108,26 @@ export class KubeCluster implements ClusterBackend {
         },
       },
     });
+    this.nudger = new RetryNudger({
+      kc,
+      log: this.log.child({ component: "retry-nudger" }),
+      rate: config.retryNudges.rate,
+      burst: config.retryNudges.burst,
+      isLeader: () => this.readiness().ready,
+      select: (nowMs) =>
+        this.serialize(async () => {
+          this.selectedVersion = engine.state.version;
+          return selectRetries(engine.ctx, this.refused, nowMs, RetryNudger.BATCH);
+        }),
+      nudged: (t, nowMs) => this.refused.nudged(t, nowMs),
+      failed: (t) => this.refused.failed(t),
+      gone: (t) => this.refused.forget(t),
+      wallClock: this.clock,
+      ...options.nudger,
+    });
+    // Anything that changes the state may make room for a refused pod (a reservation released, a blocker
+    // gone, a ConfigMap or a node seen, an admission ahead in the queue): the selection decides.
+    mutex.afterEach(() => this.maybeNudge());
     const le = config.leaderElection;
     if (le.enabled) {
       const log = this.log.child({ component: "leader-election" });
@@ -122,6 +153,7 @@ export class KubeCluster implements ClusterBackend {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.nudger.stop();
     await this.elector?.stop();
     this.term++;
     this.reconciled = false;
@@ -175,6 +207,16 @@ export class KubeCluster implements ClusterBackend {
   /** kube-scheduler binds the pod itself. */
   onScheduled(): void {}
 
+  /** Remembers refusals, so the pods are nudged for a retry once they may fit. */
+  onDecision(pod: PodInfo, decision: Decision): void {
+    this.refused.record(pod, decision);
+    this.maybeNudge();
+  }
+
+  private maybeNudge(): void {
+    if (this.refused.size > 0 && this.engine.state.version !== this.selectedVersion) this.nudger.poke();
+  }
+
   private leading(): boolean {
     return !this.stopped && (this.elector ? this.elector.isLeader() : true);
   }
@@ -210,6 +252,11 @@ export class KubeCluster implements ClusterBackend {
       this.takeOverError = undefined;
       this.takeOverFailures = 0;
       this.log.info({ term, collected, writes, durationMs: this.clock() - started }, "state reconciled; ready to schedule");
+      // Pods refused while this replica did not lead (or before it ran) are unknown: each pending one that
+      // fits now gets a retry.
+      this.refused.presume(this.pendingSparkPods());
+      this.selectedVersion = -1;
+      this.nudger.poke();
       const every = this.options.gcIntervalMs ?? 60_000;
       this.gcTimer = setInterval(() => void this.maintain(term), every).unref();
     } catch (e) {
@@ -221,6 +268,16 @@ export class KubeCluster implements ClusterBackend {
         if (term === this.term) void this.takeOver(term);
       }, delayMs).unref();
     }
+  }
+
+  private pendingSparkPods(): PodInfo[] {
+    const name = this.engine.config.schedulerName;
+    const out: PodInfo[] = [];
+    for (const p of this.engine.state.pods.values()) {
+      if (p.nodeName || p.deleting || p.terminated || p.schedulerName !== name) continue;
+      if (classifyPod(p).ok) out.push(p);
+    }
+    return out;
   }
 
   /**

@@ -109,6 +109,7 @@ export class Scheduler {
     }
     this.metrics?.observeDecision(decision, (performance.now() - started) / 1000, this.clock() - pod.createdAtMs);
     this.onDecision?.(pod, decision);
+    this.backend.onDecision?.(pod, decision);
     for (const fn of this.listeners) fn(pod, decision);
     return decision;
   }
