@@ -84,8 +84,8 @@ export class KubeCluster implements ClusterBackend {
   /** Refused pods, and the nudger that makes kube-scheduler retry them once they may fit. */
   private readonly refused = new RetryTracker();
   private readonly nudger: RetryNudger;
-  /** The state version the last retry selection saw: a poke is due only after a change. */
-  private selectedVersion = -1;
+  /** The state the last retry selection saw (stateMark): a poke is due only after a change. */
+  private selectedMark = "";
 
   constructor(private readonly options: KubeClusterOptions) {
     const { kc, engine, mutex, config } = options;
@@ -116,7 +116,7 @@ export class KubeCluster implements ClusterBackend {
       isLeader: () => this.readiness().ready,
       select: (nowMs) =>
         this.serialize(async () => {
-          this.selectedVersion = engine.state.version;
+          this.selectedMark = this.stateMark();
           return selectRetries(engine.ctx, this.refused, nowMs, RetryNudger.BATCH);
         }),
       nudged: (t, nowMs) => this.refused.nudged(t, nowMs),
@@ -214,7 +214,16 @@ export class KubeCluster implements ClusterBackend {
   }
 
   private maybeNudge(): void {
-    if (this.refused.size > 0 && this.engine.state.version !== this.selectedVersion) this.nudger.poke();
+    if (this.refused.size > 0 && this.stateMark() !== this.selectedMark) this.nudger.poke();
+  }
+
+  /**
+   * Changes when the state may have changed. ConfigMaps and SparkApplications are written to their maps
+   * directly (no version bump), so their counts stand in for them: a driver's conf ConfigMap appearing counts.
+   */
+  private stateMark(): string {
+    const s = this.engine.state;
+    return `${s.version}/${s.configMaps.size}/${s.sparkApplications.size}`;
   }
 
   private leading(): boolean {
@@ -255,7 +264,7 @@ export class KubeCluster implements ClusterBackend {
       // Pods refused while this replica did not lead (or before it ran) are unknown: each pending one that
       // fits now gets a retry.
       this.refused.presume(this.pendingSparkPods());
-      this.selectedVersion = -1;
+      this.selectedMark = "";
       this.nudger.poke();
       const every = this.options.gcIntervalMs ?? 60_000;
       this.gcTimer = setInterval(() => void this.maintain(term), every).unref();

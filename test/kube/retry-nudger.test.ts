@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RETRY_ANNOTATION, TokenBucket } from "../../src/kube/retry-nudger.js";
 import type { RetryTarget } from "../../src/pipeline/retries.js";
 import { FakeApiServer, type RecordedRequest } from "../support/fake-apiserver.js";
-import { NODES, NS, PODS, type Replica, driverObject, eventually, nodeObject, putEstablishedCrd, replica, testConfig } from "./fixtures.js";
+import { CONFIGMAPS, NODES, NS, PODS, type Replica, driverObject, eventually, nodeObject, putEstablishedCrd, replica, testConfig } from "./fixtures.js";
 
 let server: FakeApiServer;
 const replicas: Replica[] = [];
@@ -72,6 +72,31 @@ describe("retry nudges", () => {
     expect(podPatches()).toEqual([]);
     server.put(NODES, nodeObject("n2", "8", "8Gi"));
     await eventually(() => expect(podPatches("d1")).toHaveLength(1));
+  });
+
+  it("patches a zero-configuration driver once its Spark conf ConfigMap appears", async () => {
+    for (const n of ["n1", "n2"]) server.put(NODES, nodeObject(n, "16", "64Gi"));
+    server.put(PODS, {
+      metadata: { name: "etl-driver", namespace: NS, labels: { "spark-role": "driver", "spark-app-selector": "spark-etl" } },
+      spec: {
+        schedulerName: "spark-scheduler",
+        containers: [{ name: "spark", resources: { requests: { cpu: "1", memory: "1Gi" } } }],
+        volumes: [{ name: "spark-conf-volume-driver", configMap: { name: "etl-conf-map" } }],
+      },
+      status: { phase: "Pending" },
+    });
+    const r = replica(server, testConfig());
+    replicas.push(r);
+    await r.cluster.start();
+    await eventually(() => expect(r.cluster.readiness()).toEqual({ ready: true }));
+    expect((await r.schedule("etl-driver", ["n1", "n2"])).outcome).toBe("failure-invalid");
+    expect(podPatches()).toEqual([]);
+    server.put(CONFIGMAPS, {
+      metadata: { name: "etl-conf-map", namespace: NS },
+      data: { "spark.properties": "spark.executor.instances=2\nspark.executor.cores=1\nspark.executor.memory=1g\nspark.driver.memory=1g" },
+    });
+    await eventually(() => expect(podPatches("etl-driver")).toHaveLength(1));
+    expect((await r.schedule("etl-driver", ["n1", "n2"])).outcome).toBe("success");
   });
 
   it("patches nothing while not the leader, then retries the pods it refused once it leads", async () => {
