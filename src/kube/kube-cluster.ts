@@ -39,6 +39,8 @@ export interface KubeClusterOptions {
   config: ServiceConfig;
   log: Logger;
   clock?: () => number;
+  /** Monotonic clock (ms) for durations (lease liveness); default performance.now. */
+  monotonic?: () => number;
   /** Autoscaler demands (the DemandWriter); without it applyDemand does nothing. */
   demands?: { apply(intent: DemandIntent): Promise<void> };
   /** Leader-election identity (own-lease mode); default: host name plus a random suffix. */
@@ -57,6 +59,9 @@ export interface KubeClusterOptions {
 
 /** A watch that keeps failing this long means the state may be stale: stop deciding until it recovers. */
 export const STALE_INFORMER_MS = 30_000;
+
+/** How often a take-over waiting for live watches looks again. */
+const WATCH_POLL_MS = 50;
 
 /** Backoff between failed take-over attempts (garbage collection + reconciliation). */
 const TAKEOVER_RETRY = { initialBackoffMs: 500, maxBackoffMs: 30_000 };
@@ -135,7 +140,18 @@ export class KubeCluster implements ClusterBackend {
       this.elector =
         le.mode === "own-lease"
           ? new LeaderElector(kc, { namespace: le.namespace, leaseName: le.leaseName, identity: this.identity, ...timing }, log)
-          : new LeaseFollower(kc, { namespace: le.namespace, leaseName: le.leaseName, identityPrefix: options.kubeSchedulerIdentityPrefix ?? `${hostname()}_`, ...timing }, log);
+          : new LeaseFollower(
+              kc,
+              {
+                namespace: le.namespace,
+                leaseName: le.leaseName,
+                identityPrefix: options.kubeSchedulerIdentityPrefix ?? `${hostname()}_`,
+                ...timing,
+                clock: options.monotonic ?? (() => performance.now()),
+                wallClock: this.clock,
+              },
+              log,
+            );
       this.elector.onStartedLeading(() => this.startedLeading());
       this.elector.onStoppedLeading(() => this.stoppedLeading());
     }
@@ -180,6 +196,10 @@ export class KubeCluster implements ClusterBackend {
     }
     if (this.elector && !this.elector.isLeader()) {
       return { ready: false, reason: `not the leader (leader: ${this.elector.leader() ?? "unknown"})` };
+    }
+    if (!this.reconciled && !this.watchesAreLive()) {
+      const failing = Object.values(this.informers).filter((i) => i.failingSinceMs !== undefined).map((i) => i.name);
+      return { ready: false, reason: `waiting for the watches to be live before taking over: ${failing.join(", ")}` };
     }
     if (!this.reconciled) {
       return {
@@ -253,6 +273,9 @@ export class KubeCluster implements ClusterBackend {
   private async takeOver(term: number): Promise<void> {
     const started = this.clock();
     try {
+      // Garbage collection and reconciliation judge from the caches: only once every watch is live again
+      // (after an API-server outage the lease can be back before the watches are).
+      if (!(await this.watchesLive(term))) return;
       const collected = await this.gc.sweep();
       if (term !== this.term) return;
       const writes = await this.serialize(() => this.reconcile(term));
@@ -287,6 +310,21 @@ export class KubeCluster implements ClusterBackend {
       if (classifyPod(p).ok) out.push(p);
     }
     return out;
+  }
+
+  /** Every informer synced and none failing. */
+  private watchesAreLive(): boolean {
+    return Object.values(this.informers).every((i) => i.synced && i.failingSinceMs === undefined);
+  }
+
+  /** Waits until the watches are live; false when the term ended (or the cluster stopped) first. */
+  private async watchesLive(term: number): Promise<boolean> {
+    if (!this.watchesAreLive()) this.log.info({ term }, "leading; waiting for the watches to be live before taking over");
+    while (!this.watchesAreLive()) {
+      await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+      if (term !== this.term || this.stopped) return false;
+    }
+    return term === this.term && !this.stopped;
   }
 
   /**

@@ -9,8 +9,13 @@
 // kube-scheduler writes `holderIdentity = <hostname>_<uuid>`; in a pod the hostname is the pod name, which the
 // extender shares. The follower reads the Lease every retryPeriod (it never writes it) and leads while:
 // - the holder's prefix is this pod's hostname, and
-// - the lease is live: its record changed within leaseDurationSeconds as observed by this process (local clock
-//   only, as client-go does, so clock skew between nodes does not matter), and
+// - the lease is live: its record (holder, renewTime, leaseDurationSeconds, acquireTime, transitions — not the
+//   resourceVersion, which any edit bumps) changed within leaseDurationSeconds, measured on this process's
+//   monotonic clock from when we saw the change, as client-go does (clock skew between nodes does not matter);
+// - a record seen for the first time (at start, or changed while we could not read for longer than the lease
+//   duration, e.g. an API-server outage) says nothing about when it changed: then its age is judged from
+//   renewTime against our wall clock, so a lease last renewed 22 s ago by a dead kube-scheduler is not live
+//   (without renewTime it is not live until it changes); and
 // - the last successful read is younger than renewDeadline (a follower cut off from the API server steps down).
 
 import * as k8s from "@kubernetes/client-node";
@@ -28,16 +33,21 @@ export interface LeaseFollowerOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  /** Monotonic clock (ms) for every duration; default performance.now. */
   clock?: () => number;
+  /** Wall clock (ms), only to age a record seen for the first time against its renewTime; default Date.now. */
+  wallClock?: () => number;
 }
 
 export class LeaseFollower extends LeadershipListeners implements Leadership {
   private readonly api: k8s.CoordinationV1Api;
   private readonly clock: () => number;
+  private readonly wallClock: () => number;
   private leading = false;
   private holder: string | undefined;
-  private observed: { resourceVersion: string; atMs: number } | undefined;
-  private lastReadMs = 0;
+  /** The lease record as last read, and when (monotonic) it changed. */
+  private observed: { record: string; changedAtMs: number } | undefined;
+  private lastReadMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private inFlight: Promise<void> = Promise.resolve();
@@ -49,7 +59,8 @@ export class LeaseFollower extends LeadershipListeners implements Leadership {
   ) {
     super();
     this.api = kc.makeApiClient(k8s.CoordinationV1Api);
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock ?? (() => performance.now());
+    this.wallClock = options.wallClock ?? Date.now;
   }
 
   isLeader(): boolean {
@@ -89,17 +100,31 @@ export class LeaseFollower extends LeadershipListeners implements Leadership {
     } catch (e) {
       if (apiErrorCode(e) !== 404) {
         this.log.warn({ err: apiErrorMessage(e), lease: `${namespace}/${leaseName}` }, "cannot read kube-scheduler's lease");
-        if (now - this.lastReadMs > this.options.renewDeadlineMs) this.set(false, "cannot read kube-scheduler's lease");
+        if (this.lastReadMs === undefined || now - this.lastReadMs > this.options.renewDeadlineMs) {
+          this.set(false, "cannot read kube-scheduler's lease");
+        }
         return;
       }
     }
+    const previousReadMs = this.lastReadMs;
     this.lastReadMs = now;
     if (this.stopped) return;
-    const holder = lease?.spec?.holderIdentity || undefined;
-    const rv = lease?.metadata?.resourceVersion ?? "";
-    if (!this.observed || this.observed.resourceVersion !== rv) this.observed = { resourceVersion: rv, atMs: now };
-    const durationMs = lease?.spec?.leaseDurationSeconds ? lease.spec.leaseDurationSeconds * 1000 : this.options.leaseDurationMs;
-    const live = holder !== undefined && now - this.observed.atMs < durationMs;
+    const spec = lease?.spec;
+    const holder = spec?.holderIdentity || undefined;
+    const durationMs = spec?.leaseDurationSeconds ? spec.leaseDurationSeconds * 1000 : this.options.leaseDurationMs;
+    const record = JSON.stringify([holder, micro(spec?.renewTime), spec?.leaseDurationSeconds, micro(spec?.acquireTime), spec?.leaseTransitions]);
+    if (this.observed?.record !== record) {
+      // Seen changing between two reads close enough together: it changed now. Otherwise we cannot tell
+      // when it changed, and its renewTime says how old it is.
+      const watched = this.observed !== undefined && previousReadMs !== undefined && now - previousReadMs < durationMs;
+      let changedAtMs = now;
+      if (!watched) {
+        const renewed = spec?.renewTime ? new Date(spec.renewTime as unknown as string | Date).getTime() : Number.NaN;
+        changedAtMs = Number.isFinite(renewed) ? now - Math.max(0, this.wallClock() - renewed) : -Infinity;
+      }
+      this.observed = { record, changedAtMs };
+    }
+    const live = holder !== undefined && now - this.observed.changedAtMs < durationMs;
     this.holder = live ? holder : undefined;
     const ours = live && holder!.startsWith(identityPrefix);
     this.set(ours, ours ? "our kube-scheduler holds the lease" : `kube-scheduler lease held by ${this.holder ?? "nobody"}`);
@@ -111,4 +136,10 @@ export class LeaseFollower extends LeadershipListeners implements Leadership {
     this.log.info({ leading, why, lease: `${this.options.namespace}/${this.options.leaseName}` }, leading ? "leading (following kube-scheduler)" : "not leading");
     this.notifyLeading(leading);
   }
+}
+
+/** A MicroTime as the client parsed it (Date) or as sent (string), for comparing records. */
+function micro(t: unknown): string | undefined {
+  if (t === undefined || t === null) return undefined;
+  return t instanceof Date ? t.toISOString() : String(t);
 }
