@@ -139,7 +139,7 @@ export class KubeCluster implements ClusterBackend {
       const timing = { leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs, clock: this.clock };
       this.elector =
         le.mode === "own-lease"
-          ? new LeaderElector(kc, { namespace: le.namespace, leaseName: le.leaseName, identity: this.identity, ...timing }, log)
+          ? new LeaderElector(kc, { namespace: le.namespace, leaseName: le.leaseName, identity: this.identity, ...timing, monotonic: options.monotonic }, log)
           : new LeaseFollower(
               kc,
               {

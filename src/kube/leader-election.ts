@@ -24,7 +24,10 @@ export interface LeaderElectionOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  /** Wall clock (ms) for the lease's acquireTime and renewTime; default Date.now. */
   clock?: () => number;
+  /** Monotonic clock (ms) for judging expiry; default performance.now (a wall-clock step must not expire a lease). */
+  monotonic?: () => number;
 }
 
 type Listener = () => void;
@@ -62,10 +65,11 @@ export abstract class LeadershipListeners {
 export class LeaderElector extends LeadershipListeners implements Leadership {
   private readonly api: k8s.CoordinationV1Api;
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
   private leading = false;
   private stopped = true;
   private holder: string | undefined;
-  /** resourceVersion of the lease as last seen, and when (local clock) it last changed. */
+  /** resourceVersion of the lease as last seen, and when (monotonic clock) it last changed. */
   private observed: { resourceVersion: string; atMs: number } | undefined;
   /** The lease as we last wrote it (to release it). */
   private ours: k8s.V1Lease | undefined;
@@ -92,6 +96,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
     }
     this.api = kc.makeApiClient(k8s.CoordinationV1Api);
     this.clock = options.clock ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
   }
 
   get identity(): string {
@@ -138,25 +143,27 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
     const ctx = { namespace, name, identity };
     try {
       const now = this.clock();
+      const mono = this.monotonic();
       const current = await this.read();
       if (this.stopped) return;
       if (!current) {
         this.ours = await this.api.createNamespacedLease({ namespace, body: this.lease(undefined, now) });
-        this.renewed(now);
+        this.renewed(now, mono);
         return;
       }
       const spec = current.spec ?? {};
       const rv = current.metadata?.resourceVersion ?? "";
-      if (this.observed?.resourceVersion !== rv) this.observed = { resourceVersion: rv, atMs: now };
+      // A record not seen before counts as renewed now (as client-go): a candidate waits a full lease duration.
+      if (this.observed?.resourceVersion !== rv) this.observed = { resourceVersion: rv, atMs: mono };
       this.holder = spec.holderIdentity ?? "";
       const mine = this.holder === identity;
-      const expired = !this.holder || now - this.observed.atMs >= this.options.leaseDurationMs;
+      const expired = !this.holder || mono - this.observed.atMs >= this.options.leaseDurationMs;
       if (!mine && !expired) {
         if (this.leading) this.stepDown(`lease is held by ${this.holder}`);
         return;
       }
       this.ours = await this.api.replaceNamespacedLease({ name, namespace, body: this.lease(current, now) });
-      this.renewed(now);
+      this.renewed(now, mono);
     } catch (e) {
       if (apiErrorCode(e) === 409) {
         this.log.debug(ctx, "lost the race for the lease");
@@ -196,10 +203,10 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
     };
   }
 
-  private renewed(now: number): void {
+  private renewed(now: number, mono: number): void {
     this.lastRenewMs = now;
     this.holder = this.options.identity;
-    this.observed = { resourceVersion: this.ours?.metadata?.resourceVersion ?? "", atMs: now };
+    this.observed = { resourceVersion: this.ours?.metadata?.resourceVersion ?? "", atMs: mono };
     clearTimeout(this.deadlineTimer);
     this.deadlineTimer = setTimeout(() => {
       if (this.leading) this.stepDown(`could not renew the lease for ${this.options.renewDeadlineMs} ms`);
