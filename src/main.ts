@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   const app = await startApp({
     scheduler,
     metrics,
-    log: log.child({ component: "server" }),
+    log, // startApp's server names itself (component "server")
     host: config.host,
     port: config.port,
     contextPath: config.contextPath,

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeApiServer } from "./support/fake-apiserver.js";
 import { writeKubeConfigFile } from "./support/kubeconfig.js";
+import { duplicateKeys } from "./support/log-lines.js";
 import { CRDS, LEASES, NODES, RRS, eventually, putEstablishedCrd } from "./kube/fixtures.js";
 import { example, postJson } from "./server/app-harness.js";
 
@@ -117,7 +118,7 @@ describe("npm start", () => {
         metadata: { name: "spark-scheduler", namespace: "spark" },
         spec: { holderIdentity: `${hostname()}_0b7c`, leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
       });
-      const { url } = await startMain(["--kube-config", kubeconfig.path]);
+      const { url, logs } = await startMain(["--kube-config", kubeconfig.path]);
       await eventually(async () => ((await (await fetch(`${url}/readyz`)).json()) as any).schedules === true, 10_000, 50);
 
       const res = await postJson(`${url}/predicates`, example("driver-etl"));
@@ -127,6 +128,10 @@ describe("npm start", () => {
       expect((rr as any).spec.reservations.driver.node).toBe(res.json.NodeNames[0]);
       await eventually(() => server.list("events.events.k8s.io", "spark").some((e: any) => e.reason === "ApplicationAdmitted"), 5000, 50);
       expect(server.get(CRDS, "resourcereservations.sparkscheduler.palantir.com")).toBeDefined();
+      // Every component names itself once: no log line carries a key twice.
+      const jsonLines = logs.filter((l) => l.startsWith("{"));
+      expect(jsonLines.some((l) => l.includes('"component":"leader-election"'))).toBe(true);
+      expect(jsonLines.filter((l) => duplicateKeys(l).length > 0)).toEqual([]);
     } finally {
       for (const c of children.splice(0)) c.kill("SIGTERM");
       kubeconfig.cleanup();

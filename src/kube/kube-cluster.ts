@@ -99,8 +99,10 @@ export class KubeCluster implements ClusterBackend {
     this.clock = options.clock ?? Date.now;
     this.identity = options.identity ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
     this.serialize = (fn) => mutex.run(fn);
-    this.writer = new ReservationWriter(kc, config.writeRetries, this.log.child({ component: "reservation-writer" }));
-    this.gc = new GarbageCollector({ state: engine.state, writer: this.writer, serialize: this.serialize, log: this.log });
+    // Sub-components are children of the root logger with their own `component` (a child of this.log would
+    // carry the key twice); the informers add an `informer` key to ours.
+    this.writer = new ReservationWriter(kc, config.writeRetries, options.log.child({ component: "reservation-writer" }));
+    this.gc = new GarbageCollector({ state: engine.state, writer: this.writer, serialize: this.serialize, log: options.log });
     this.informers = clusterInformers({
       kc,
       state: engine.state,
@@ -115,7 +117,7 @@ export class KubeCluster implements ClusterBackend {
     });
     this.nudger = new RetryNudger({
       kc,
-      log: this.log.child({ component: "retry-nudger" }),
+      log: options.log.child({ component: "retry-nudger" }),
       rate: config.retryNudges.rate,
       burst: config.retryNudges.burst,
       isLeader: () => this.readiness().ready,
@@ -135,7 +137,7 @@ export class KubeCluster implements ClusterBackend {
     mutex.afterEach(() => this.maybeNudge());
     const le = config.leaderElection;
     if (le.enabled) {
-      const log = this.log.child({ component: "leader-election" });
+      const log = options.log.child({ component: "leader-election" });
       const timing = { leaseDurationMs: le.leaseDurationMs, renewDeadlineMs: le.renewDeadlineMs, retryPeriodMs: le.retryPeriodMs, clock: this.clock };
       this.elector =
         le.mode === "own-lease"

@@ -40,7 +40,8 @@ export function createKubeBackend(opts: {
 }): KubeBackend {
   const { config, engine, mutex, log, identity } = opts;
   const kc = loadKubeConfig(config.kubeConfig);
-  const demands = new DemandWriter({ kc, log: log.child({ component: "demands" }) });
+  // Each component names itself (`component`); they get the root logger, so no line carries the key twice.
+  const demands = new DemandWriter({ kc, log });
   const backend = new KubeCluster({ kc, engine, mutex, config, log, demands, identity });
   const sparkApps = new SparkApplicationWatcher({
     kc,
@@ -48,11 +49,11 @@ export function createKubeBackend(opts: {
     serialize: (fn) => mutex.run(fn),
     log,
   });
-  const recorder = new EventRecorder({ kc, log: log.child({ component: "events" }) });
+  const recorder = new EventRecorder({ kc, log });
   const marker = new UnschedulableMarker({
     kc,
     engine,
-    log: log.child({ component: "unschedulable-marker" }),
+    log,
     timeoutMs: config.unschedulablePodTimeoutMs,
     isLeader: () => backend.readiness().ready,
     runExclusive: (fn) => mutex.run(async () => fn()),

@@ -43,7 +43,9 @@ export interface RunningApp {
 export const SERVICE_NAME = SparkSchedulerService.typeName;
 
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
-  const { scheduler, metrics, log } = opts;
+  const { scheduler, metrics } = opts;
+  // The listener names its logger "server" itself; so does this module, for its own lines only.
+  const log = opts.log.child({ component: "server" });
   const health = new HealthService();
   // SERVING once the state is loaded: a synced follower serves reads and stands by for leadership.
   const refreshHealth = () => {
@@ -98,7 +100,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     port: opts.port,
     routes,
     fallback,
-    logger: log,
+    logger: opts.log,
     tls: opts.tls,
     adapterOptions: { readMaxBytes: opts.maxBodyBytes, interceptors: [errorInterceptor, validationInterceptor] },
     wrapHandler: (h) => guardRequests(h, opts.maxBodyBytes),
