@@ -27,6 +27,8 @@ export interface Placement {
   result: PackResult;
   /** Set when FIFO blocks the application. */
   blockedBy?: PodInfo;
+  /** With blockedBy: the application itself fits the free capacity; only the queue holds it. */
+  fitsItself?: boolean;
   reason?: string;
 }
 
@@ -71,7 +73,9 @@ export function planApplication(
       nowMs,
     );
     if (verdict.blockedBy) {
-      return { shape, result: emptyResult(), blockedBy: verdict.blockedBy.pod, reason: verdict.reason };
+      // Whether it fits what is free once the drivers ahead that fit are placed: then only FIFO holds it.
+      const fitsItself = pack(shape).hasCapacity;
+      return { shape, result: emptyResult(), blockedBy: verdict.blockedBy.pod, reason: verdict.reason, fitsItself };
     }
   }
   const result = pack(shape);
@@ -157,7 +161,11 @@ export function decideDriver(
     return failure("failure-earlier-driver", plan.reason!, {
       ...base,
       blockedBy: podKey(plan.blockedBy.namespace, plan.blockedBy.name),
-      demand: demandFor(ctx, pod, appId, shape.value, instanceGroup),
+      // A Demand asks the autoscaler for nodes: a driver held only by the queue needs none (the blocker's
+      // own Demand asks for its room), and one it asked for before is withdrawn.
+      demand: plan.fitsItself
+        ? { op: "delete", namespace: pod.namespace, podName: pod.name }
+        : demandFor(ctx, pod, appId, shape.value, instanceGroup),
     });
   }
   if (!plan.result.hasCapacity) {

@@ -49,8 +49,18 @@ describe("FIFO admission", () => {
     expect(d.outcome).toBe("failure-earlier-driver");
     expect(d.blockedBy).toBe("namespace/big-spark-driver");
     expect(d.reason).toMatch(/big-spark-driver.*does not fit/);
-    expect(d.demand).toMatchObject({ op: "create", podName: "small-spark-driver" });
+    // It fits itself: held only by FIFO, it needs no nodes, so it asks the autoscaler for none.
+    expect(d.demand).toMatchObject({ op: "delete", podName: "small-spark-driver" });
     expect(h.state.reservations.size).toBe(0);
+  });
+
+  it("a FIFO-blocked driver that does not fit itself either still gets a Demand", () => {
+    const h = new Harness([node("n1")]);
+    h.add(big(0));
+    h.now = 10 * MIN;
+    const d = h.schedule(driverPod("big2", { createdAtMs: MIN, driverGpu: "0", count: 9 }), ["n1"]);
+    expect(d.outcome).toBe("failure-earlier-driver");
+    expect(d.demand).toMatchObject({ op: "create", podName: "big2-spark-driver" });
   });
 
   it("case 1b: with enforce-after-pod-age above the blocker's age, the younger driver schedules", () => {
