@@ -86,6 +86,8 @@ export class KubeCluster implements ClusterBackend {
   private retryTimer: NodeJS.Timeout | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Reconciliation problems already warned about (namespace/appId + message). */
+  private reportedProblems = new Set<string>();
   /** Refused pods, and the nudger that makes kube-scheduler retry them once they may fit. */
   private readonly refused = new RetryTracker();
   private readonly nudger: RetryNudger;
@@ -347,9 +349,17 @@ export class KubeCluster implements ClusterBackend {
   /** Runs inside the mutex: reconciles, then persists the writes in order; rolls back what was not persisted. */
   private async reconcile(term: number): Promise<number> {
     const report = reconcile(this.engine.ctx, this.clock());
+    // A problem that persists (executors a finished driver left running, say) is warned about once, not at
+    // every periodic pass; it is warned about again if it goes away and comes back.
+    const seen = new Set<string>();
     for (const p of report.problems) {
-      this.log.warn({ namespace: p.namespace, appId: p.appId, problem: p.message }, "reconciliation: running pods not accounted for");
+      const key = `${p.namespace}/${p.appId}\n${p.message}`;
+      seen.add(key);
+      const fields = { namespace: p.namespace, appId: p.appId, problem: p.message };
+      if (this.reportedProblems.has(key)) this.log.debug(fields, "reconciliation: running pods not accounted for (still)");
+      else this.log.warn(fields, "reconciliation: running pods not accounted for");
     }
+    this.reportedProblems = seen;
     for (const s of report.softAdded) {
       this.log.info({ namespace: s.namespace, appId: s.appId, pod: s.pod }, "reconciliation: soft reservation for extra executor");
     }

@@ -1,3 +1,4 @@
+import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceConfig } from "../../src/config.js";
 import { reservationFromObject } from "../../src/engine/reservation.js";
@@ -311,6 +312,27 @@ describe("KubeCluster periodic maintenance", () => {
     // An executor that runs on the slot's node without ever having been through the extender (drift).
     server.put(PODS, executorObject("app-exec-1", "app", { nodeName: slotNode }));
     await eventually(() => expect(slotPods(storedReservations(server).get("app")!)["executor-1"]).toBe("app-exec-1"), 3000);
+  });
+});
+
+describe("KubeCluster reconciliation warnings", () => {
+  it("warns about a persisting problem once, not at every periodic pass", async () => {
+    const lines: { level: number; msg: string; appId?: string }[] = [];
+    const log = pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+    const r = replica(server, testConfig(), { gcIntervalMs: 30, log });
+    replicas.push(r);
+    await r.cluster.start();
+    await eventually(() => expect(r.cluster.readiness()).toEqual({ ready: true }));
+    server.put(PODS, driverObject("app-driver", "app", { executors: 1 }));
+    await eventually(() => expect(r.engine.state.getPod(NS, "app-driver")).toBeDefined());
+    expect((await r.schedule("app-driver", NODE_NAMES)).outcome).toBe("success");
+    // Two executors run where the reservation has one slot: the second can never be accounted for.
+    server.put(PODS, executorObject("app-exec-1", "app", { nodeName: "n1" }));
+    server.put(PODS, executorObject("app-exec-2", "app", { nodeName: "n2" }));
+    const problem = (l: { msg: string; appId?: string }) => l.appId === "app" && l.msg.startsWith("reconciliation: running pods not accounted for");
+    // Several periodic passes see the same problem.
+    await eventually(() => expect(lines.filter(problem).length).toBeGreaterThanOrEqual(4), 5000);
+    expect(lines.filter((l) => problem(l) && l.level === 40)).toHaveLength(1);
   });
 });
 
