@@ -207,7 +207,9 @@ export function newReservation(
     driverUid: pod.uid,
     slots,
     pods: new Map([[DRIVER_SLOT, pod.name]]),
-    createdAtMs: nowMs,
+    // The API server stamps creationTimestamp in whole seconds, and that is what a restart reads back: the
+    // reservation reports the same creation time before and after one.
+    createdAtMs: Math.floor(nowMs / 1000) * 1000,
   };
 }
 

@@ -336,3 +336,17 @@ describe("ResourceReservation wire format", () => {
     expect(reservationFromObject({ metadata: {} })).toMatch(/without metadata.name/);
   });
 });
+
+describe("reservation creation time", () => {
+  it("has the API server's whole-second precision when made, as it does when read back after a restart", () => {
+    const h = new Harness([node("node1"), node("node2")]);
+    h.now = 1_700_000_123_456;
+    h.schedule(driverPod("app"), both);
+    const made = h.state.getReservation("namespace", "app")!;
+    expect(made.createdAtMs).toBe(1_700_000_123_000);
+    const obj = reservationToObject(made) as { metadata: Record<string, unknown> };
+    obj.metadata.creationTimestamp = new Date(1_700_000_123_456).toISOString().replace(/\.\d+Z$/, "Z");
+    const readBack = reservationFromObject(obj);
+    expect(typeof readBack === "string" ? readBack : readBack.createdAtMs).toBe(made.createdAtMs);
+  });
+});
