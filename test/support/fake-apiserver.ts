@@ -105,6 +105,16 @@ export interface FakeApiServerOptions {
   resources?: readonly ResourceType[];
   /** How many past events a watch can resume from; older resourceVersions get 410 Gone. Default 1000. */
   historyLimit?: number;
+  /**
+   * How often a watch that asked for bookmarks (allowWatchBookmarks=true) gets a BOOKMARK event carrying the
+   * current resourceVersion, as kube-apiserver sends them about once a minute. Default 60,000 ms.
+   */
+  bookmarkIntervalMs?: number;
+  /**
+   * Longest a watch stays open: kube-apiserver closes every watch after its timeoutSeconds, or after a
+   * server-chosen time when none was asked for. Default 1,800,000 ms.
+   */
+  maxWatchMs?: number;
 }
 
 export interface StoredMetadata {
@@ -146,6 +156,8 @@ export interface FaultSpec {
   pathIncludes?: string;
   /** Match only watch requests (true) or only non-watch requests (false). */
   watch?: boolean;
+  /** A query parameter the request must carry, e.g. "continue" (any when omitted). */
+  queryHas?: string;
   /** HTTP status to answer with; 0 destroys the connection without answering. */
   status: number;
   /** How many matching requests fail (default 1; Infinity for all). */
@@ -486,13 +498,58 @@ function nowTimestamp(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+function encodeContinue(rv: number, after: string): string {
+  return Buffer.from(JSON.stringify({ rv, after })).toString("base64url");
+}
+
+function decodeContinue(token: string): { rv: number; after: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { rv?: unknown; after?: unknown };
+    if (typeof parsed.rv === "number" && typeof parsed.after === "string") return { rv: parsed.rv, after: parsed.after };
+  } catch {
+    // fall through
+  }
+  throw badRequest("continue key is not valid");
+}
+
+/**
+ * A managedFields entry as kube-apiserver records one on every write: the manager, the operation and a
+ * FieldsV1 set mirroring the object's fields (so objects carry managedFields of a realistic size, which
+ * clients must not keep).
+ */
+function managedFieldsEntry(obj: StoredObject, operation: "Create" | "Update", manager: string): JsonObject {
+  const fields = (v: unknown): JsonObject => {
+    if (!isPlainObject(v)) return {};
+    const out: JsonObject = {};
+    for (const [k, child] of Object.entries(v)) {
+      if (k === "managedFields" || k === "resourceVersion" || k === "uid" || k === "creationTimestamp" || k === "generation") continue;
+      out[`f:${k}`] = Array.isArray(child) ? { ".": {} } : fields(child);
+    }
+    return out;
+  };
+  const { apiVersion: _a, kind: _k, ...rest } = obj;
+  return {
+    manager,
+    operation,
+    apiVersion: obj.apiVersion,
+    time: nowTimestamp(),
+    fieldsType: "FieldsV1",
+    fieldsV1: fields(rest),
+  };
+}
+
 class ObjectStore {
   private readonly buckets = new Map<string, Map<string, StoredObject>>();
+  /** list() in key order, per resource, until the next change of that resource. */
+  private readonly sorted = new Map<string, StoredObject[]>();
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private history: StoreEvent[] = [];
   private revision = 1;
   /** The oldest resourceVersion a watch may start from: every later event is still in the history. */
   private watchableFrom = 1;
+
+  /** Field manager recorded in managedFields for the write being committed. */
+  manager = "fake-apiserver";
 
   constructor(private readonly historyLimit: number) {}
 
@@ -507,10 +564,12 @@ class ObjectStore {
 
   /** Stored objects (not copies) in key order, optionally of one namespace. */
   list(id: string, namespace?: string): StoredObject[] {
-    return [...this.bucket(id).entries()]
-      .filter(([, obj]) => namespace === undefined || obj.metadata.namespace === namespace)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, obj]) => obj);
+    let sorted = this.sorted.get(id);
+    if (!sorted) {
+      sorted = [...this.bucket(id).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, obj]) => obj);
+      this.sorted.set(id, sorted);
+    }
+    return namespace === undefined ? [...sorted] : sorted.filter((obj) => obj.metadata.namespace === namespace);
   }
 
   /** Creates `input` (name and namespace already set, or generateName) with fresh uid and timestamps. */
@@ -547,10 +606,16 @@ class ObjectStore {
     const previous = this.find(id, namespace, name);
     if (!previous) throw objectNotFound(id, name);
     this.bucket(id).delete(objectKey(namespace, name));
+    this.sorted.delete(id);
     const deleted = cloneJson(previous);
     deleted.metadata.resourceVersion = String(++this.revision);
     this.record({ revision: this.revision, resource: id, type: "DELETED", object: deleted, previous });
     return deleted;
+  }
+
+  /** Whether a watch (or a list continuation) may still start from `revision`. */
+  watchable(revision: number): boolean {
+    return revision >= this.watchableFrom && revision <= this.revision;
   }
 
   /** Events after `revision`, or undefined when that revision is no longer (or not yet) watchable. */
@@ -579,6 +644,8 @@ class ObjectStore {
     const { apiVersion: _apiVersion, kind: _kind, ...fields } = obj;
     const stored = { apiVersion: apiVersionOf(type), kind: type.kind, ...fields } as StoredObject;
     stored.metadata.resourceVersion = String(++this.revision);
+    stored.metadata.managedFields = [managedFieldsEntry(stored, eventType === "ADDED" ? "Create" : "Update", this.manager)];
+    this.sorted.delete(resourceId(type));
     this.bucket(resourceId(type)).set(objectKey(stored.metadata.namespace, stored.metadata.name), stored);
     this.record({ revision: this.revision, resource: resourceId(type), type: eventType, object: stored, previous });
     return stored;
@@ -607,6 +674,10 @@ interface WatchStream {
   /** Whether the watch's namespace, name and selectors admit an object. */
   admits: Predicate;
   res: ServerResponse;
+  /** Whether the client asked for BOOKMARK events. */
+  bookmarks: boolean;
+  /** The last revision the backlog covered: later (delayed) deliveries skip what it already sent. */
+  sentRevision: number;
 }
 
 interface WatchEvent {
@@ -667,9 +738,14 @@ export class FakeApiServer {
   private readonly types: ResourceType[] = [];
   private readonly store: ObjectStore;
   private readonly watches = new Set<WatchStream>();
+  /** Watch connections kept open but never written to again (silenceWatches). */
+  private readonly silenced = new Set<ServerResponse>();
   private faults: (InjectedFault & { remaining: number; hits: number })[] = [];
   private latencyMs = 0;
   private writeLatency: number | (() => number) = 0;
+  private eventDelay: (resource: string) => number = () => 0;
+  private readonly bookmarkIntervalMs: number;
+  private readonly maxWatchMs: number;
   /** Resolvers of requests waiting out the latency, released early by stop(). */
   private readonly delayed = new Set<() => void>();
   private stopped = false;
@@ -679,6 +755,8 @@ export class FakeApiServer {
     options: FakeApiServerOptions,
   ) {
     this.store = new ObjectStore(options.historyLimit ?? 1000);
+    this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
+    this.maxWatchMs = options.maxWatchMs ?? 1_800_000;
     this.store.subscribe((event) => this.broadcast(event));
     for (const type of options.resources ?? DEFAULT_RESOURCES) this.registerResource(type);
     http.on("request", (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
@@ -716,6 +794,7 @@ export class FakeApiServer {
     this.stopped = true;
     for (const release of this.delayed) release();
     this.dropWatches();
+    for (const res of this.silenced) res.destroy();
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
@@ -797,9 +876,31 @@ export class FakeApiServer {
     this.writeLatency = ms;
   }
 
+  /**
+   * Delays every watch event of a resource by `ms` after its write (a function gives each resource its own
+   * delay, for skew between resources); events of one resource keep their order. Lists are not delayed, so a
+   * write is visible to GET before its watch event arrives, as with a lagging watch cache.
+   */
+  setEventDelay(ms: number | ((resource: string) => number)): void {
+    this.eventDelay = typeof ms === "function" ? ms : () => ms;
+  }
+
+  /**
+   * Stops writing to open watches without closing them: the connection stays up and silent, as a half-open
+   * TCP connection does. Clients must notice on their own.
+   */
+  silenceWatches(): void {
+    for (const watch of this.watches) {
+      this.watches.delete(watch);
+      this.silenced.add(watch.res);
+    }
+  }
+
   /** Destroys every open watch connection mid-stream; clients see a network error. */
   dropWatches(): void {
     for (const watch of this.watches) watch.res.destroy();
+    for (const res of this.silenced) res.destroy();
+    this.silenced.clear();
   }
 
   /** Ends every open watch cleanly, as a real apiserver does on watch timeout; clients re-watch. */
@@ -834,7 +935,15 @@ export class FakeApiServer {
       if (this.stopped) return;
       const fault = this.takeFault(request);
       if (fault) this.sendFault(res, fault.spec);
-      else this.route(request, res);
+      else {
+        // managedFields name the writer: the fieldManager asked for, else the client's user agent.
+        this.store.manager = query.fieldManager ?? req.headers["user-agent"]?.split("/")[0] ?? "unknown";
+        try {
+          this.route(request, res);
+        } finally {
+          this.store.manager = "fake-apiserver";
+        }
+      }
     } catch (err) {
       sendError(res, err);
     }
@@ -859,7 +968,8 @@ export class FakeApiServer {
         remaining > 0 &&
         (spec.method === undefined || spec.method.toUpperCase() === request.method) &&
         (spec.pathIncludes === undefined || request.path.includes(spec.pathIncludes)) &&
-        (spec.watch === undefined || spec.watch === request.watch),
+        (spec.watch === undefined || spec.watch === request.watch) &&
+        (spec.queryHas === undefined || request.query[spec.queryHas] !== undefined),
     );
     if (!fault) return undefined;
     fault.hits++;
@@ -1004,13 +1114,54 @@ export class FakeApiServer {
     return found;
   }
 
+  /**
+   * A list, paginated as kube-apiserver does: `limit` caps the items and a `continue` token resumes after
+   * the last key at the first page's resourceVersion (410 Expired once that version left the history; the
+   * fake serves the current objects, not a snapshot, which a client sees as changes it then watches).
+   * `resourceVersion` + `resourceVersionMatch`: NotOlderThan is served at the current version (504 when asked
+   * for a version the server has not reached), Exact only at the current version (410 otherwise).
+   */
   private listBody(target: Target, request: RecordedRequest): JsonObject {
-    const selected = selectorOf(request.query);
-    const items = this.store.list(resourceId(target.type), target.namespace).filter(selected);
+    const { query } = request;
+    const selected = selectorOf(query);
+    const limit = query.limit === undefined ? 0 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 0) throw badRequest(`invalid limit "${query.limit}"`);
+    const match = query.resourceVersionMatch;
+    if (match !== undefined && !["NotOlderThan", "Exact"].includes(match)) {
+      throw invalid(`resourceVersionMatch: Unsupported value: "${match}"`);
+    }
+    if (match !== undefined && !query.resourceVersion) throw invalid("resourceVersionMatch is forbidden unless resourceVersion is provided");
+    if (query.continue && query.resourceVersion) throw invalid("specifying resource version is not allowed when using continue");
+    const current = Number(this.store.resourceVersion);
+    if (query.resourceVersion && query.resourceVersion !== "0") {
+      const asked = Number(query.resourceVersion);
+      if (!Number.isInteger(asked)) throw badRequest(`invalid resourceVersion "${query.resourceVersion}"`);
+      if (asked > current) throw new StatusError(504, `Too large resource version: ${asked}, current: ${current}`, "Timeout");
+      if (match === "Exact" && asked !== current) throw new StatusError(410, `too old resource version: ${asked} (${current})`, "Expired");
+    }
+    let listVersion = this.store.resourceVersion;
+    let after: string | undefined;
+    if (query.continue) {
+      const token = decodeContinue(query.continue);
+      if (!this.store.watchable(token.rv)) {
+        throw new StatusError(410, "The provided continue parameter is too old to display a consistent list result.", "Expired");
+      }
+      listVersion = String(token.rv);
+      after = token.after;
+    }
+    let items = this.store.list(resourceId(target.type), target.namespace).filter(selected);
+    if (after !== undefined) items = items.filter((item) => objectKey(item.metadata.namespace, item.metadata.name) > after!);
+    const metadata: JsonObject = { resourceVersion: listVersion };
+    if (limit > 0 && items.length > limit) {
+      const last = items[limit - 1];
+      metadata.continue = encodeContinue(Number(listVersion), objectKey(last.metadata.namespace, last.metadata.name));
+      metadata.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    }
     return {
       kind: `${target.type.kind}List`,
       apiVersion: apiVersionOf(target.type),
-      metadata: { resourceVersion: this.store.resourceVersion },
+      metadata,
       items: items.map((item) => this.present(target.type, item)),
     };
   }
@@ -1159,10 +1310,12 @@ export class FakeApiServer {
   // ---- watches --------------------------------------------------------------------------------
 
   /**
-   * Streams newline-delimited watch events until stop(), dropWatches() or endWatches(); timeoutSeconds and
-   * bookmarks are ignored. Without a resourceVersion (or "0") it first sends every
-   * current object as ADDED; otherwise it replays the history after that version, or sends a 410 ERROR
-   * event and ends when the version is outside the history window.
+   * Streams newline-delimited watch events until stop(), dropWatches() or endWatches(), or until its
+   * `timeoutSeconds` (at most maxWatchMs) pass: then, as kube-apiserver does, a watch that asked for bookmarks
+   * gets a final BOOKMARK and the stream ends cleanly. Bookmarks (allowWatchBookmarks=true) also come every
+   * bookmarkIntervalMs. Without a resourceVersion (or "0") it first sends every current object as ADDED;
+   * otherwise it replays the history after that version, or sends a 410 ERROR event and ends when the version
+   * is outside the history window.
    */
   private watch(target: Target, request: RecordedRequest, res: ServerResponse): void {
     const selected = selectorOf(request.query);
@@ -1170,6 +1323,10 @@ export class FakeApiServer {
       (target.namespace === undefined || obj.metadata.namespace === target.namespace) &&
       (target.name === undefined || obj.metadata.name === target.name) &&
       selected(obj);
+    const timeoutSeconds = request.query.timeoutSeconds === undefined ? undefined : Number(request.query.timeoutSeconds);
+    if (timeoutSeconds !== undefined && (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0)) {
+      throw badRequest(`invalid timeoutSeconds "${request.query.timeoutSeconds}"`);
+    }
     const backlog = this.backlog(target, request.query.resourceVersion, admits);
 
     // Headers go out at once: client-node's Watch resolves only when the response has started.
@@ -1183,10 +1340,32 @@ export class FakeApiServer {
       return;
     }
 
-    const stream: WatchStream = { type: target.type, admits, res };
+    const bookmarks = request.query.allowWatchBookmarks === "true";
+    const stream: WatchStream = { type: target.type, admits, res, bookmarks, sentRevision: Number(this.store.resourceVersion) };
     this.watches.add(stream);
-    res.on("close", () => this.watches.delete(stream));
+    const bookmark = () => {
+      if (this.watches.has(stream)) this.writeEvent(res, "BOOKMARK", this.bookmarkObject(target.type));
+    };
+    const ticker = bookmarks ? setInterval(bookmark, this.bookmarkIntervalMs) : undefined;
+    const lifetimeMs = Math.min(this.maxWatchMs, timeoutSeconds === undefined || timeoutSeconds === 0 ? Infinity : timeoutSeconds * 1000);
+    const closer = setTimeout(() => {
+      if (!this.watches.has(stream)) return;
+      if (bookmarks) bookmark();
+      this.watches.delete(stream);
+      res.end();
+    }, lifetimeMs);
+    res.on("close", () => {
+      this.watches.delete(stream);
+      this.silenced.delete(res);
+      clearInterval(ticker);
+      clearTimeout(closer);
+    });
     for (const event of backlog) this.writeEvent(res, event.type, this.present(target.type, event.object));
+  }
+
+  /** A BOOKMARK's object: only kind, apiVersion and the current resourceVersion. */
+  private bookmarkObject(type: ResourceType): JsonObject {
+    return { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: this.store.resourceVersion } };
   }
 
   private backlog(target: Target, since: string | undefined, admits: Predicate): WatchEvent[] | "expired" {
@@ -1202,14 +1381,25 @@ export class FakeApiServer {
   }
 
   private broadcast(event: StoreEvent): void {
+    const delayMs = this.eventDelay(event.resource);
+    if (delayMs > 0) {
+      // Timers of equal delay fire in the order they were set: one resource's events keep their order.
+      setTimeout(() => this.deliver(event), delayMs).unref();
+      return;
+    }
+    this.deliver(event);
+  }
+
+  private deliver(event: StoreEvent): void {
     for (const watch of this.watches) {
+      if (event.revision <= watch.sentRevision) continue;
       if (resourceId(watch.type) !== event.resource) continue;
       const translated = eventForWatch(event, watch.admits);
       if (translated) this.writeEvent(watch.res, translated.type, this.present(watch.type, translated.object));
     }
   }
 
-  private writeEvent(res: ServerResponse, type: EventType | "ERROR", object: unknown): void {
+  private writeEvent(res: ServerResponse, type: EventType | "ERROR" | "BOOKMARK", object: unknown): void {
     if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify({ type, object }) + "\n");
   }
 }
