@@ -503,6 +503,38 @@ export function shapeFromSparkApplication(input: unknown): Result<AppShape> {
   });
 }
 
+/**
+ * The part of a SparkApplication that shapeFromSparkApplication reads, and nothing else: what the Kubernetes
+ * side keeps of each SparkApplication (the rest of an application — volumes, pod templates, arguments,
+ * status — can be large and is never read). shapeFromSparkApplication(sparkApplicationSizing(app)) equals
+ * shapeFromSparkApplication(app).
+ */
+export function sparkApplicationSizing(input: unknown): unknown {
+  const app = asObj(input);
+  const spec = asObj(app?.spec);
+  if (!app || !spec) return app ? { kind: app.kind } : input;
+  const pick = (o: unknown, keys: string[]): Record<string, unknown> | undefined => {
+    const src = asObj(o);
+    if (!src) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const k of keys) if (src[k] !== undefined) out[k] = src[k];
+    return out;
+  };
+  const role = ["cores", "coreRequest", "memory", "memoryOverhead", "instances", "gpu"];
+  return {
+    kind: app.kind,
+    spec: {
+      memoryOverheadFactor: spec.memoryOverheadFactor,
+      sparkConf: spec.sparkConf,
+      driver: pick(spec.driver, role),
+      executor: pick(spec.executor, role),
+      dynamicAllocation: pick(spec.dynamicAllocation, ["enabled", "initialExecutors", "minExecutors", "maxExecutors"]),
+      mainApplicationFile: spec.mainApplicationFile,
+      type: spec.type,
+    },
+  };
+}
+
 /** spec.<role>.gpu {name, quantity}: the nvidia.com/gpu count, or undefined when absent or another resource. */
 function operatorGpu(v: unknown, field: string): number | undefined {
   const gpu = asObj(v);

@@ -65,6 +65,26 @@ export class ClusterState {
   /** Bumped on every change; lets callers cache derived views. */
   version = 0;
 
+  // ---- Spark conf ConfigMaps and SparkApplications (sizing inputs) ----------------------------
+
+  setConfigMap(key: string, data: Record<string, string>): void {
+    this.configMaps.set(key, data);
+    this.version++;
+  }
+
+  deleteConfigMap(key: string): void {
+    if (this.configMaps.delete(key)) this.version++;
+  }
+
+  setSparkApplication(key: string, app: unknown): void {
+    this.sparkApplications.set(key, app);
+    this.version++;
+  }
+
+  deleteSparkApplication(key: string): void {
+    if (this.sparkApplications.delete(key)) this.version++;
+  }
+
   // ---- nodes --------------------------------------------------------------------------------
 
   upsertNode(node: NodeInfo): void {

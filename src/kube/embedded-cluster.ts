@@ -107,8 +107,8 @@ export class EmbeddedCluster implements ClusterBackend {
   async start(): Promise<void> {
     for (const n of this.spec.nodes) this.engine.state.upsertNode(n);
     for (const p of this.spec.pods) this.engine.state.upsertPod(p);
-    for (const [k, v] of this.spec.configMaps) this.engine.state.configMaps.set(k, v);
-    for (const [k, v] of this.spec.sparkApplications) this.engine.state.sparkApplications.set(k, v);
+    for (const [k, v] of this.spec.configMaps) this.engine.state.setConfigMap(k, v);
+    for (const [k, v] of this.spec.sparkApplications) this.engine.state.setSparkApplication(k, v);
     this.log.info({ nodes: this.spec.nodes.length, pods: this.spec.pods.length }, "embedded cluster loaded");
   }
 

@@ -1,93 +1,162 @@
-// Informers that keep the engine's ClusterState in step with the API server.
+// Informers that keep the engine's ClusterState in step with the API server: the one cache of the Kubernetes
+// side. There is no second copy of the objects: each object is converted (stripped to what the engine reads)
+// as it arrives, the converted value goes into the engine's state, and the informer itself keeps only each
+// object's key, resourceVersion and that same converted value (to tell deletions after a re-list).
 //
-// ResilientInformer wraps client-node's ListWatch. In client-node 2.0 a ListWatch still STOPS on any watch or list
-// error other than 410 Gone and its own 30 s inactivity timeout (it re-lists after 410 and re-watches after a
-// clean end or that timeout); this wrapper restarts
-// it with exponential backoff (500 ms doubling to 30 s, reset after a successful restart). A restart resumes the
-// watch from the last resourceVersion, or re-lists when that is gone; the ListWatch then reports what changed
-// meanwhile (including deletions) as ordinary events.
+// ResilientInformer lists and watches one collection the way kube-apiserver expects a well-behaved client to:
+// - lists are paginated (`limit`, `continue`); a continue token that expired (410) restarts the list; the
+//   first list is a consistent read, a re-list after a lost watch asks for `resourceVersionMatch=NotOlderThan`
+//   the last version seen, which the API server may serve from its watch cache without going back in time;
+// - watches ask for a server-side `timeoutSeconds` (spread over [min, 2·min) so that replicas do not re-watch
+//   in step) and for bookmarks, so that a quiet collection still advances the resourceVersion to resume from;
+// - a watch that delivers nothing (not even a bookmark) for `idleMs`, or outlives its own timeoutSeconds by
+//   `idleMs`, is half-open: it is abandoned and re-established from the last resourceVersion. A silent
+//   connection therefore can never leave the state stale without the failure being seen;
+// - a watch that ends cleanly resumes from the last resourceVersion; 410 Gone re-lists; any other failure is
+//   retried with backoff (`backoffMs`, the one retry policy of src/kube/), and counted in `failingSinceMs`
+//   (on the injected monotonic clock) until a list or watch succeeds again.
+// The informer treats resourceVersions as opaque strings (it only resumes from them); only the reservation
+// feed orders two copies of one reservation, as state.ts explains.
 //
-// Events are applied through a serialiser (the scheduler's mutex), so the state never changes while a decision
-// is being made or persisted, and an informer counts as synced only once its initial list has been applied.
+// Events are applied through a serialiser (the scheduler's mutex), in the order they arrived, so the state
+// never changes while a decision is being made, and an informer counts as synced only once its initial list
+// has been applied. A list is applied a page at a time (no single step holds the event loop for the whole
+// cluster); deletions found by a re-list are applied after its last page.
 //
 // The feeds below convert objects with the engine's converters and apply them:
 // - nodes and pods: upsert / remove; an executor deleted or terminated releases its soft reservation for good;
-// - ResourceReservations: an event is applied unless the engine already holds the same or a newer
-//   resourceVersion (our own writes echo back; an old copy must never replace a newer one); a deletion removes
-//   the reservation and the application's soft reservations, unless the engine holds a newer incarnation;
-// - ConfigMaps: only those with a `spark.properties` key are kept (Spark driver confs), keyed namespace/name.
+//   pods that are neither Spark pods nor pods for this scheduler keep only what capacity needs (no labels,
+//   annotations or placement constraints);
+// - ResourceReservations: an event is applied unless the engine already holds that same resourceVersion (our
+//   own writes echo back; an old copy must never replace a newer one), and an update never replaces content
+//   the pipeline holds assumed (state.putReservation decides); a deletion removes the reservation and the
+//   application's soft reservations, unless the engine holds a newer incarnation;
+// - Spark conf ConfigMaps are not watched at all (src/kube/spark-conf-maps.ts fetches the few that drivers
+//   name).
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { type PodInfo, nodeFromObject, podFromObject, podKey } from "../engine/model.js";
-import { RR_GROUP, RR_PLURAL, RR_VERSION, reservationFromObject } from "../engine/reservation.js";
-import { SPARK_PROPERTIES_KEY } from "../engine/spark-conf.js";
+import { type PodInfo, nodeFromObject, podFromObject } from "../engine/model.js";
+import { RR_GROUP, RR_PLURAL, RR_VERSION, type Reservation, reservationFromObject } from "../engine/reservation.js";
 import { classifyPod } from "../engine/spark-pods.js";
-import type { ClusterState } from "../engine/state.js";
+import { type ClusterState, isNewerResourceVersion } from "../engine/state.js";
 import { kubeObserver } from "../server/metrics.js";
-import { apiErrorMessage } from "./reservation-writer.js";
+import { apiErrorCode, apiErrorMessage, backoffMs } from "./reservation-writer.js";
 
 export type Serializer = <T>(fn: () => Promise<T>) => Promise<T>;
 
-export interface InformerHandlers<T> {
-  upsert(obj: T): void;
-  remove(obj: T): void;
+export interface InformerHandlers<V> {
+  upsert(value: V): void;
+  remove(value: V): void;
 }
 
-export interface ResilientInformerOptions<T extends k8s.KubernetesObject> {
+/** One page of a list: what the API client answers (typed clients and custom-object calls alike). */
+export interface ListPage {
+  items?: unknown[];
+  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
+}
+
+export interface ListOptions {
+  limit: number;
+  _continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+export interface WatchTiming {
+  /** Server-side watch timeout: each watch asks for a value in [min, 2·min) seconds. Default 300. */
+  minTimeoutSeconds: number;
+  /** A watch that delivers nothing (bookmarks included) for this long is abandoned. Default 90 s. */
+  idleMs: number;
+  /** Page size of lists. Default 500. */
+  pageSize: number;
+}
+
+export const DEFAULT_WATCH_TIMING: WatchTiming = { minTimeoutSeconds: 300, idleMs: 90_000, pageSize: 500 };
+
+export interface ResilientInformerOptions<V> {
   /** Short name for logs and readiness reasons, e.g. "pods". */
   name: string;
   kc: k8s.KubeConfig;
-  /** Watch path, e.g. /api/v1/pods. */
+  /** Collection path, e.g. /api/v1/pods. */
   path: string;
-  list: () => Promise<k8s.KubernetesListObject<T>>;
-  handlers: InformerHandlers<T>;
+  list: (options: ListOptions) => Promise<ListPage>;
+  /** The engine's value for an object; a string is a reason to ignore the object (logged once per version). */
+  decode: (obj: unknown) => V | string;
+  handlers: InformerHandlers<V>;
   serialize: Serializer;
   log: Logger;
   backoff?: { initialMs: number; maxMs: number };
+  timing?: Partial<WatchTiming>;
+  /** Monotonic clock (ms) for failure durations; default performance.now. */
+  monotonic?: () => number;
 }
 
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
 
-export class ResilientInformer<T extends k8s.KubernetesObject> {
+/** How a watch ended, when it did not fail. */
+type WatchEnd = "ended" | "expired" | "idle" | "stopped";
+
+class WatchFailure extends Error {
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
+    super(message);
+  }
+}
+
+interface Known<V> {
+  resourceVersion: string;
+  value: V;
+}
+
+export class ResilientInformer<V> {
   readonly name: string;
   /** True once the initial list has been applied (stays true across restarts: the state is kept). */
   synced = false;
-  /** How many times the informer was restarted after an error. */
+  /** How many times the list/watch was re-established after a failure. */
   restarts = 0;
-  /** The last error, until the next successful (re)start. */
+  /** Watches abandoned because they delivered nothing for `idleMs`. */
+  idleWatches = 0;
+  /** The last error, until the next successful list or watch. */
   lastError: string | undefined;
-  /** When the current run of failures began (Date.now()), undefined while healthy. */
+  /** When the current run of failures began (monotonic clock), undefined while healthy. */
   failingSinceMs: number | undefined;
-  private readonly informer: k8s.ListWatch<T>;
+  /** The last resourceVersion seen (list, event or bookmark); opaque. */
+  resourceVersion = "";
+  private readonly known = new Map<string, Known<V>>();
   private readonly log: Logger;
   private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly timing: WatchTiming;
+  private readonly monotonic: () => number;
   private readonly syncedListeners: (() => void)[] = [];
   /** Callers of start() still waiting: released when synced, or when stopped first. */
   private readonly startWaiters: (() => void)[] = [];
   private failures = 0;
   private stopped = true;
-  private errorInAttempt = false;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** Aborts the current watch or the backoff sleep. */
+  private interrupt: (() => void) | undefined;
+  /** Keys whose undecodable version was already logged. */
+  private readonly rejected = new Map<string, string>();
 
-  constructor(private readonly options: ResilientInformerOptions<T>) {
+  constructor(private readonly options: ResilientInformerOptions<V>) {
     this.name = options.name;
     this.log = options.log.child({ informer: options.name });
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this.informer = new k8s.ListWatch<T>(options.path, new k8s.Watch(options.kc), options.list, false);
-    const apply = (what: "upsert" | "remove") => (obj: T) => {
-      options
-        .serialize(async () => options.handlers[what](obj))
-        .catch((e: unknown) => {
-          const meta = obj.metadata ?? {};
-          this.log.error({ err: e, namespace: meta.namespace, name: meta.name, op: what }, "applying informer event failed");
-        });
-    };
-    this.informer.on("add", apply("upsert"));
-    this.informer.on("update", apply("upsert"));
-    this.informer.on("delete", apply("remove"));
-    this.informer.on("error", (err: unknown) => this.failed(err));
-    kubeObserver.watchInformer(this, this.informer);
+    this.timing = { ...DEFAULT_WATCH_TIMING, ...options.timing };
+    this.monotonic = options.monotonic ?? (() => performance.now());
+  }
+
+  /** How long the current run of failures has lasted (ms), or undefined while healthy. */
+  failingForMs(): number | undefined {
+    return this.failingSinceMs === undefined ? undefined : Math.max(0, this.monotonic() - this.failingSinceMs);
+  }
+
+  /** How many objects the informer knows. */
+  get size(): number {
+    return this.known.size;
   }
 
   /** Calls `listener` once the informer is synced (at once when it already is). */
@@ -104,7 +173,8 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     const synced = new Promise<void>((resolve) => (this.synced ? resolve() : this.startWaiters.push(resolve)));
     if (this.stopped) {
       this.stopped = false;
-      void this.attempt();
+      kubeObserver.watchInformer(this);
+      this.running = this.run();
     }
     return synced;
   }
@@ -112,52 +182,243 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   async stop(): Promise<void> {
     kubeObserver.forgetInformer(this);
     this.stopped = true;
-    clearTimeout(this.restartTimer);
+    this.interrupt?.();
     for (const release of this.startWaiters.splice(0)) release();
-    await this.informer.stop();
+    await this.running;
   }
 
-  private async attempt(): Promise<void> {
-    this.errorInAttempt = false;
-    try {
-      await this.informer.start();
-    } catch (e) {
-      this.failed(e);
+  private async run(): Promise<void> {
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.relist();
+          if (this.stopped) return;
+          needList = false;
+          this.healthy();
+          await this.markSynced();
+        }
+        const end = await this.watchOnce();
+        if (end === "expired") needList = true;
+        if (end === "idle") {
+          this.idleWatches++;
+          this.log.warn({ idleMs: this.timing.idleMs, resourceVersion: this.resourceVersion }, "watch delivered nothing; re-watching");
+        }
+      } catch (e) {
+        if (this.stopped) return;
+        if (apiErrorCode(e) === 410) {
+          needList = true;
+          continue;
+        }
+        await this.failed(e);
+      }
+    }
+  }
+
+  private healthy(): void {
+    if (this.failures > 0) this.log.info({ restarts: this.restarts }, "informer watching again");
+    this.failures = 0;
+    this.lastError = undefined;
+    this.failingSinceMs = undefined;
+  }
+
+  private async markSynced(): Promise<void> {
+    if (this.synced) return;
+    await this.options.serialize(async () => undefined);
+    if (this.stopped || this.synced) return;
+    this.synced = true;
+    this.log.info({ objects: this.known.size }, "informer synced");
+    for (const listener of [...this.syncedListeners.splice(0), ...this.startWaiters.splice(0)]) listener();
+  }
+
+  private async failed(err: unknown): Promise<void> {
+    this.lastError = apiErrorMessage(err);
+    this.failingSinceMs ??= this.monotonic();
+    this.failures++;
+    const delayMs = backoffMs({ initialBackoffMs: this.backoff.initialMs, maxBackoffMs: this.backoff.maxMs }, this.failures);
+    this.log.warn({ err: this.lastError, attempt: this.failures, delayMs }, "informer failed; restarting");
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      this.interrupt = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.interrupt = undefined;
+    if (!this.stopped) this.restarts++;
+  }
+
+  /** Lists the collection page by page, applying each page; then removes what the list no longer holds. */
+  private async relist(): Promise<void> {
+    const seen = new Set<string>();
+    const resume = this.resourceVersion;
+    let token: string | undefined;
+    for (;;) {
+      const options: ListOptions = { limit: this.timing.pageSize };
+      if (token) options._continue = token;
+      else if (resume) Object.assign(options, { resourceVersion: resume, resourceVersionMatch: "NotOlderThan" });
+      let page: ListPage;
+      try {
+        page = await this.options.list(options);
+      } catch (e) {
+        // An expired continue token: the list restarts from its first page.
+        if (token && apiErrorCode(e) === 410) {
+          seen.clear();
+          token = undefined;
+          continue;
+        }
+        throw e;
+      }
+      if (this.stopped) return;
+      const items = (page.items ?? []).map((obj) => ({ obj, key: keyOf(obj), rv: versionOf(obj) }));
+      await this.options.serialize(async () => {
+        for (const item of items) {
+          seen.add(item.key);
+          this.apply("upsert", item.obj, item.key, item.rv);
+        }
+      });
+      token = page.metadata?._continue ?? page.metadata?.continue ?? undefined;
+      if (!token) {
+        this.resourceVersion = page.metadata?.resourceVersion ?? this.resourceVersion;
+        break;
+      }
+    }
+    const gone = [...this.known.keys()].filter((k) => !seen.has(k));
+    if (gone.length > 0) {
+      await this.options.serialize(async () => {
+        for (const key of gone) this.forget(key);
+      });
+    }
+  }
+
+  /** Applies one object (inside the serialiser). */
+  private apply(type: "upsert" | "remove", obj: unknown, key: string, rv: string): void {
+    if (type === "remove") {
+      this.forget(key, obj);
       return;
     }
-    if (this.stopped) return;
-    if (!this.errorInAttempt) {
-      if (this.failures > 0) this.log.info({ restarts: this.restarts }, "informer watching again");
-      this.failures = 0;
-      this.lastError = undefined;
-      this.failingSinceMs = undefined;
+    const held = this.known.get(key);
+    if (held && held.resourceVersion === rv && rv !== "") return;
+    const value = this.options.decode(obj);
+    if (typeof value === "string") {
+      if (this.rejected.get(key) !== rv) this.log.warn({ key, resourceVersion: rv, err: value }, "ignoring object");
+      this.rejected.set(key, rv);
+      if (held) this.forget(key);
+      return;
     }
-    // A resourceVersion means the list succeeded and its events were handed to the serialiser.
-    if (!this.synced && this.informer.latestResourceVersion() !== "") {
-      await this.options.serialize(async () => undefined);
-      if (this.stopped || this.synced) return;
-      this.synced = true;
-      this.log.info({ objects: this.informer.list().length }, "informer synced");
-      for (const listener of [...this.syncedListeners.splice(0), ...this.startWaiters.splice(0)]) listener();
-    }
+    this.rejected.delete(key);
+    this.known.set(key, { resourceVersion: rv, value });
+    this.options.handlers.upsert(value);
   }
 
-  private failed(err: unknown): void {
-    if (this.stopped) return; // stop() aborts the watch, which the ListWatch may report as an error
-    this.errorInAttempt = true;
-    this.lastError = apiErrorMessage(err);
-    this.failingSinceMs ??= Date.now();
-    if (this.restartTimer) return;
-    this.failures++;
-    const delayMs = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.failures - 1));
-    this.log.warn({ err: this.lastError, attempt: this.failures, delayMs }, "informer failed; restarting");
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (this.stopped) return;
-      this.restarts++;
-      void this.attempt();
-    }, delayMs).unref();
+  /** Removes an object: with the final state the watch delivered, or the last value known (a re-list). */
+  private forget(key: string, obj?: unknown): void {
+    this.rejected.delete(key);
+    const held = this.known.get(key);
+    this.known.delete(key);
+    const decoded = obj === undefined ? undefined : this.options.decode(obj);
+    const value = decoded !== undefined && typeof decoded !== "string" ? decoded : held?.value;
+    if (value !== undefined) this.options.handlers.remove(value);
   }
+
+  /** One watch from the last resourceVersion, until it ends, expires, goes idle, fails or is stopped. */
+  private watchOnce(): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve, reject) => {
+      const timeoutSeconds = Math.floor(this.timing.minTimeoutSeconds * (1 + Math.random()));
+      const watch = new k8s.Watch(this.options.kc);
+      // client-node's own inactivity timer (a private field, 30 s by default) would end a quiet watch sooner
+      // than the API server's bookmarks (about a minute) keep it busy, and reports that like a clean end: it
+      // is pushed beyond the idle detector below, which is ours.
+      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 2 * this.timing.idleMs;
+      let controller: AbortController | undefined;
+      let outcome: WatchEnd | WatchFailure | undefined;
+      let settled = false;
+      let started = false;
+      const finish = (end: WatchEnd | Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        clearTimeout(idle);
+        this.interrupt = undefined;
+        controller?.abort();
+        if (end instanceof Error) reject(end);
+        else resolve(end);
+      };
+      // A watch the server should have closed by now (its timeoutSeconds passed) is as suspect as a silent one.
+      const deadline = setTimeout(() => finish("idle"), timeoutSeconds * 1000 + this.timing.idleMs);
+      // The idle detector: every event (bookmarks included) re-arms it.
+      let idle = setTimeout(() => finish("idle"), this.timing.idleMs);
+      this.interrupt = () => finish("stopped");
+      const onEvent = (type: string, obj: unknown) => {
+        if (settled) return;
+        clearTimeout(idle);
+        idle = setTimeout(() => finish("idle"), this.timing.idleMs);
+        if (!started) {
+          started = true;
+          this.healthy();
+        }
+        if (type === "ERROR") {
+          const status = obj as { code?: number; message?: string } | undefined;
+          outcome = status?.code === 410 ? "expired" : new WatchFailure(`watch error: ${status?.message ?? "unknown"}`, status?.code);
+          return;
+        }
+        const rv = versionOf(obj);
+        if (rv) this.resourceVersion = rv;
+        if (type === "BOOKMARK") return;
+        if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return;
+        const key = keyOf(obj);
+        const op = type === "DELETED" ? "remove" : "upsert";
+        kubeObserver.informerEvent(this, type === "ADDED" ? creationMs(obj) : undefined);
+        this.options
+          .serialize(async () => this.apply(op, obj, key, rv))
+          .catch((e: unknown) => this.log.error({ err: e, key, op }, "applying informer event failed"));
+      };
+      const onDone = (err: unknown) => {
+        if (err) {
+          const name = (err as { name?: unknown }).name;
+          if (name === "TimeoutError") return finish(started ? "idle" : new WatchFailure("watch did not start in time"));
+          if (name === "AbortError" && settled) return;
+          return finish(err instanceof Error ? err : new WatchFailure(String(err)));
+        }
+        finish(outcome ?? "ended");
+      };
+      const query: Record<string, string | number | boolean> = { allowWatchBookmarks: true, timeoutSeconds };
+      if (this.resourceVersion) query.resourceVersion = this.resourceVersion;
+      watch.watch(this.options.path, query, onEvent, onDone).then(
+        (c) => {
+          controller = c;
+          if (settled) c.abort();
+          else if (!started) {
+            started = true;
+            this.healthy();
+          }
+        },
+        (e: unknown) => finish(e instanceof Error ? e : new WatchFailure(String(e))),
+      );
+    });
+  }
+}
+
+function metaOf(obj: unknown): Record<string, unknown> {
+  const meta = (obj as { metadata?: unknown } | null)?.metadata;
+  return meta !== null && typeof meta === "object" ? (meta as Record<string, unknown>) : {};
+}
+
+function keyOf(obj: unknown): string {
+  const meta = metaOf(obj);
+  const ns = typeof meta.namespace === "string" ? meta.namespace : "";
+  return `${ns}/${String(meta.name ?? "")}`;
+}
+
+function versionOf(obj: unknown): string {
+  const rv = metaOf(obj).resourceVersion;
+  return typeof rv === "string" ? rv : "";
+}
+
+function creationMs(obj: unknown): number | undefined {
+  const t = metaOf(obj).creationTimestamp;
+  const ms = t instanceof Date ? t.getTime() : typeof t === "string" ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 // ---- feeds ----------------------------------------------------------------------------------
@@ -165,13 +426,14 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
 export interface FeedHooks {
   /** A driver pod was deleted, or has finished (Succeeded / Failed). Called inside the serialiser. */
   driverEnded?(pod: PodInfo, deleted: boolean): void;
+  /** A pod was added or changed (inside the serialiser), after the state has it. */
+  podSeen?(pod: PodInfo): void;
 }
 
 export interface ClusterInformers {
-  nodes: ResilientInformer<k8s.V1Node>;
-  pods: ResilientInformer<k8s.V1Pod>;
-  reservations: ResilientInformer<k8s.KubernetesObject>;
-  configMaps: ResilientInformer<k8s.V1ConfigMap>;
+  nodes: ResilientInformer<ReturnType<typeof nodeFromObject>>;
+  pods: ResilientInformer<PodInfo>;
+  reservations: ResilientInformer<Reservation>;
 }
 
 export interface ClusterInformerOptions {
@@ -179,59 +441,63 @@ export interface ClusterInformerOptions {
   state: ClusterState;
   serialize: Serializer;
   log: Logger;
+  /** The scheduler name of this extender: its pods keep their labels, annotations and constraints. */
+  schedulerName?: string;
   hooks?: FeedHooks;
   backoff?: { initialMs: number; maxMs: number };
+  timing?: Partial<WatchTiming>;
+  monotonic?: () => number;
 }
 
-/** The four informers that feed the engine: Nodes, Pods, ResourceReservations and ConfigMaps, all namespaces. */
+/** The three informers that feed the engine: Nodes, Pods and ResourceReservations, all namespaces. */
 export function clusterInformers(options: ClusterInformerOptions): ClusterInformers {
-  const { kc, state, serialize, log, backoff } = options;
+  const { kc, state, serialize, log, backoff, timing, monotonic } = options;
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const common = { kc, serialize, log, backoff };
+  const common = { kc, serialize, log, backoff, timing, monotonic };
   return {
-    nodes: new ResilientInformer<k8s.V1Node>({
+    nodes: new ResilientInformer({
       ...common,
       name: "nodes",
       path: "/api/v1/nodes",
-      list: () => core.listNode(),
+      list: (o) => core.listNode(o),
+      decode: (obj) => nodeFromObject(obj),
       handlers: {
-        upsert: (obj) => state.upsertNode(nodeFromObject(obj)),
-        remove: (obj) => state.removeNode(obj.metadata?.name ?? ""),
+        upsert: (node) => state.upsertNode(node),
+        remove: (node) => state.removeNode(node.name),
       },
     }),
-    pods: new ResilientInformer<k8s.V1Pod>({
+    pods: new ResilientInformer<PodInfo>({
       ...common,
       name: "pods",
       path: "/api/v1/pods",
-      list: () => core.listPodForAllNamespaces(),
+      list: (o) => core.listPodForAllNamespaces(o),
+      decode: (obj) => leanPod(podFromObject(obj), options.schedulerName),
       handlers: podHandlers(state, options.hooks ?? {}),
     }),
-    reservations: new ResilientInformer<k8s.KubernetesObject>({
+    reservations: new ResilientInformer<Reservation>({
       ...common,
       name: "resourcereservations",
       path: `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`,
-      list: () => custom.listClusterCustomObject({ group: RR_GROUP, version: RR_VERSION, plural: RR_PLURAL }),
-      handlers: reservationHandlers(state, log),
-    }),
-    configMaps: new ResilientInformer<k8s.V1ConfigMap>({
-      ...common,
-      name: "configmaps",
-      path: "/api/v1/configmaps",
-      list: () => core.listConfigMapForAllNamespaces(),
-      handlers: {
-        upsert: (obj) => {
-          const key = podKey(obj.metadata?.namespace ?? "default", obj.metadata?.name ?? "");
-          if (obj.data && Object.hasOwn(obj.data, SPARK_PROPERTIES_KEY)) state.configMaps.set(key, { ...obj.data });
-          else state.configMaps.delete(key);
-        },
-        remove: (obj) => state.configMaps.delete(podKey(obj.metadata?.namespace ?? "default", obj.metadata?.name ?? "")),
-      },
+      list: (o) => custom.listClusterCustomObject({ group: RR_GROUP, version: RR_VERSION, plural: RR_PLURAL, ...o }) as Promise<ListPage>,
+      decode: (obj) => reservationFromObject(obj),
+      handlers: reservationHandlers(state),
     }),
   };
 }
 
-function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<k8s.V1Pod> {
+/**
+ * A pod as the engine needs it. Pods that are neither Spark pods nor addressed to this scheduler only count
+ * for capacity (node, requests, phase): their labels, annotations and placement constraints are dropped, which
+ * is most of a pod's size at 50,000 pods.
+ */
+export function leanPod(pod: PodInfo, schedulerName: string | undefined): PodInfo {
+  if ((schedulerName !== undefined && pod.schedulerName === schedulerName) || classifyPod(pod).ok) return pod;
+  if (Object.keys(pod.labels).some((k) => k.startsWith("spark"))) return pod;
+  return { ...pod, labels: {}, annotations: {}, nodeSelector: {}, requiredNodeTerms: [], tolerations: [], sparkConfMap: undefined };
+}
+
+function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<PodInfo> {
   const ended = (pod: PodInfo, deleted: boolean) => {
     const id = classifyPod(pod);
     if (!id.ok) return;
@@ -243,16 +509,15 @@ function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<k8
     }
   };
   return {
-    upsert: (obj) => {
-      const pod = podFromObject(obj);
+    upsert: (pod) => {
       const before = state.getPod(pod.namespace, pod.name);
       state.upsertPod(pod);
       if (pod.terminated && !(before?.terminated && before.uid === pod.uid)) ended(pod, false);
+      hooks.podSeen?.(pod);
     },
-    remove: (obj) => {
-      const pod = podFromObject(obj);
+    remove: (pod) => {
       const known = state.getPod(pod.namespace, pod.name);
-      // A newer pod of the same name may already have replaced the deleted one (extender arguments are fresher).
+      // A newer pod of the same name may already have replaced the deleted one.
       if (known && pod.uid && known.uid && known.uid !== pod.uid) return;
       state.removePod(pod.namespace, pod.name);
       ended(pod, true);
@@ -260,37 +525,22 @@ function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<k8
   };
 }
 
-function reservationHandlers(state: ClusterState, log: Logger): InformerHandlers<k8s.KubernetesObject> {
+function reservationHandlers(state: ClusterState): InformerHandlers<Reservation> {
   return {
-    upsert: (obj) => {
-      const r = reservationFromObject(obj);
-      if (typeof r === "string") {
-        log.warn({ informer: "resourcereservations", err: r }, "ignoring malformed ResourceReservation");
-        return;
-      }
+    upsert: (r) => {
       const held = state.getReservation(r.namespace, r.appId);
-      if (held && !isNewer(r.resourceVersion, held.resourceVersion)) return;
+      // Our own writes echo back, possibly after a later write of ours was acknowledged: an older copy must
+      // never replace a newer one (etcd's revisions order them; see isNewerResourceVersion).
+      if (held && !isNewerResourceVersion(r.resourceVersion, held.resourceVersion)) return;
       state.putReservation(r);
     },
-    remove: (obj) => {
-      const r = reservationFromObject(obj);
-      if (typeof r === "string") return;
+    remove: (r) => {
       const held = state.getReservation(r.namespace, r.appId);
       if (!held) return;
       // A deletion older than what we hold belongs to an earlier incarnation of this application's reservation.
-      if (held.resourceVersion && r.resourceVersion && isNewer(held.resourceVersion, r.resourceVersion)) return;
+      if (held.resourceVersion && r.resourceVersion && isNewerResourceVersion(held.resourceVersion, r.resourceVersion)) return;
       state.removeReservation(r.namespace, r.appId);
       state.dropSoftApp(r.namespace, r.appId);
     },
   };
-}
-
-/** Whether resourceVersion `a` is newer than `b` (numeric, as etcd assigns them; unknown `b` is older). */
-function isNewer(a: string | undefined, b: string | undefined): boolean {
-  if (!b) return true;
-  if (!a) return false;
-  const na = Number(a);
-  const nb = Number(b);
-  if (Number.isFinite(na) && Number.isFinite(nb)) return na > nb;
-  return a !== b;
 }

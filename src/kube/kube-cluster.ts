@@ -23,13 +23,14 @@ import { reconcile } from "../engine/reconcile.js";
 import type { ClusterBackend, Readiness } from "./backend.js";
 import { type EnsureCrdOptions, ensureCrd } from "./crd.js";
 import { GarbageCollector } from "./gc.js";
-import { type ClusterInformers, type Serializer, clusterInformers } from "./informers.js";
+import { type ClusterInformers, type Serializer, type WatchTiming, clusterInformers } from "./informers.js";
 import { type Leadership, LeaderElector } from "./leader-election.js";
 import { LeaseFollower } from "./lease-follower.js";
 import type { Mutex } from "../pipeline/mutex.js";
 import { RetryTracker, selectRetries } from "../pipeline/retries.js";
 import { ReservationWriter, backoffMs } from "./reservation-writer.js";
 import { RetryNudger, type RetryNudgerOptions } from "./retry-nudger.js";
+import { SparkConfMaps } from "./spark-conf-maps.js";
 
 export interface KubeClusterOptions {
   kc: k8s.KubeConfig;
@@ -53,6 +54,8 @@ export interface KubeClusterOptions {
   crd?: EnsureCrdOptions;
   /** Informer restart backoff; default 500 ms doubling to 30 s. */
   informerBackoff?: { initialMs: number; maxMs: number };
+  /** Watch timeouts, idle detection and list page size (informers.ts DEFAULT_WATCH_TIMING). */
+  watchTiming?: Partial<WatchTiming>;
   /** Retry nudges: overrides of the nudger's timing and an observer (tests). */
   nudger?: Pick<RetryNudgerOptions, "clock" | "minIntervalMs" | "onPatch">;
 }
@@ -75,6 +78,8 @@ export class KubeCluster implements ClusterBackend {
   private readonly clock: () => number;
   private readonly serialize: Serializer;
   private readonly informers: ClusterInformers;
+  private readonly confMaps: SparkConfMaps;
+  private readonly monotonic: () => number;
   private readonly gc: GarbageCollector;
   private readonly elector: Leadership | undefined;
   private crdReady = false;
@@ -105,16 +110,29 @@ export class KubeCluster implements ClusterBackend {
     // carry the key twice); the informers add an `informer` key to ours.
     this.writer = new ReservationWriter(kc, config.writeRetries, options.log.child({ component: "reservation-writer" }));
     this.gc = new GarbageCollector({ state: engine.state, writer: this.writer, serialize: this.serialize, log: options.log });
+    this.monotonic = options.monotonic ?? (() => performance.now());
+    this.confMaps = new SparkConfMaps({
+      kc,
+      state: engine.state,
+      serialize: this.serialize,
+      log: options.log,
+      schedulerName: engine.config.schedulerName,
+    });
     this.informers = clusterInformers({
       kc,
       state: engine.state,
       serialize: this.serialize,
       log: this.log,
+      schedulerName: engine.config.schedulerName,
       backoff: options.informerBackoff,
+      timing: options.watchTiming,
+      monotonic: this.monotonic,
       hooks: {
         driverEnded: (pod) => {
+          this.confMaps.driverGone(pod);
           if (this.leading()) this.gc.driverEnded(pod);
         },
+        podSeen: (pod) => this.confMaps.podSeen(pod),
       },
     });
     this.nudger = new RetryNudger({
@@ -179,6 +197,7 @@ export class KubeCluster implements ClusterBackend {
     this.reconciled = false;
     clearTimeout(this.retryTimer);
     clearInterval(this.gcTimer);
+    this.confMaps.stop();
     await Promise.all(Object.values(this.informers).map((i) => i.stop()));
     await this.serialize(async () => undefined);
   }
@@ -192,7 +211,7 @@ export class KubeCluster implements ClusterBackend {
       return { ready: false, reason: `waiting for informers to sync: ${names.join(", ")}` };
     }
     const stale = Object.values(this.informers).filter(
-      (i) => i.failingSinceMs !== undefined && Date.now() - i.failingSinceMs > STALE_INFORMER_MS,
+      (i) => (i.failingForMs() ?? 0) > STALE_INFORMER_MS,
     );
     if (stale.length > 0) {
       const names = stale.map((i) => `${i.name} (${i.lastError})`);
@@ -241,13 +260,9 @@ export class KubeCluster implements ClusterBackend {
     if (this.refused.size > 0 && this.stateMark() !== this.selectedMark) this.nudger.poke();
   }
 
-  /**
-   * Changes when the state may have changed. ConfigMaps and SparkApplications are written to their maps
-   * directly (no version bump), so their counts stand in for them: a driver's conf ConfigMap appearing counts.
-   */
+  /** Changes when the state may have changed (a driver's conf ConfigMap or SparkApplication arriving included). */
   private stateMark(): string {
-    const s = this.engine.state;
-    return `${s.version}/${s.configMaps.size}/${s.sparkApplications.size}`;
+    return String(this.engine.state.version);
   }
 
   private leading(): boolean {

@@ -6,8 +6,9 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { podKey } from "../engine/model.js";
+import { sparkApplicationSizing } from "../engine/spark-conf.js";
 import type { ClusterState } from "../engine/state.js";
-import { ResilientInformer, type Serializer } from "./informers.js";
+import { type ListPage, ResilientInformer, type Serializer } from "./informers.js";
 import { apiErrorCode } from "./reservation-writer.js";
 
 export const SPARK_APP_GROUP = "sparkoperator.k8s.io";
@@ -24,7 +25,7 @@ export interface SparkApplicationWatcherOptions {
 }
 
 export class SparkApplicationWatcher {
-  private informer: ResilientInformer<k8s.KubernetesObject> | undefined;
+  private informer: ResilientInformer<{ key: string; sizing: unknown }> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: Logger;
@@ -73,14 +74,17 @@ export class SparkApplicationWatcher {
     const { kc, state, serialize } = this.opts;
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const key = (o: k8s.KubernetesObject) => podKey(o.metadata?.namespace ?? "default", o.metadata?.name ?? "");
-    this.informer = new ResilientInformer<k8s.KubernetesObject>({
+    // Only the sizing fields are kept (sparkApplicationSizing), keyed namespace/name.
+    this.informer = new ResilientInformer<{ key: string; sizing: unknown }>({
       name: "sparkapplications",
       kc,
       path: `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`,
-      list: () => custom.listClusterCustomObject({ group: SPARK_APP_GROUP, version: SPARK_APP_VERSION, plural: SPARK_APP_PLURAL }),
+      list: (o) =>
+        custom.listClusterCustomObject({ group: SPARK_APP_GROUP, version: SPARK_APP_VERSION, plural: SPARK_APP_PLURAL, ...o }) as Promise<ListPage>,
+      decode: (o) => ({ key: key(o as k8s.KubernetesObject), sizing: sparkApplicationSizing(o) }),
       handlers: {
-        upsert: (o) => state.sparkApplications.set(key(o), o),
-        remove: (o) => state.sparkApplications.delete(key(o)),
+        upsert: (a) => state.setSparkApplication(a.key, a.sizing),
+        remove: (a) => state.deleteSparkApplication(a.key),
       },
       serialize,
       log: this.log,

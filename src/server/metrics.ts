@@ -11,7 +11,6 @@
 // deploy/components/monitoring (alerts, dashboard) uses these names; test/deploy/monitoring.test.ts checks
 // that every name there is exported here.
 
-import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { checkConsistency, type ConsistencyReport } from "../engine/consistency.js";
@@ -27,12 +26,8 @@ export interface ObservedInformer {
   readonly name: string;
   readonly synced: boolean;
   readonly restarts: number;
-  readonly failingSinceMs: number | undefined;
-}
-
-/** Minimal event source of an informer: client-node's ListWatch. */
-interface InformerEvents {
-  on(verb: "add" | "update" | "delete", fn: (obj: KubernetesObject) => void): void;
+  /** How long the current run of failures has lasted (ms, the informer's monotonic clock); undefined while healthy. */
+  failingForMs(): number | undefined;
 }
 
 interface KubeSink {
@@ -43,25 +38,27 @@ interface KubeSink {
 
 /** The kube layer's hooks into metrics. */
 export class KubeObserver {
-  /** Informers alive now, with the time of their last event (Date.now()). */
-  readonly informers = new Map<ObservedInformer, { lastEventMs: number | undefined }>();
+  /** Informers alive now, with the time of their last event (Date.now()) and since when they are observed. */
+  readonly informers = new Map<ObservedInformer, { lastEventMs: number | undefined; sinceMs: number }>();
   private readonly sinks = new Set<KubeSink>();
 
-  /** Starts observing an informer (call from its constructor; `forgetInformer` on stop). */
-  watchInformer(informer: ObservedInformer, events: InformerEvents): void {
-    const entry = { lastEventMs: undefined as number | undefined };
-    const since = Date.now();
-    this.informers.set(informer, entry);
-    const seen = (obj: KubernetesObject, add: boolean) => {
-      const now = Date.now();
-      entry.lastEventMs = now;
-      // Informer lag: how long after its creation an object reached us (not for the initial list).
-      const created = add ? Date.parse(String(obj.metadata?.creationTimestamp ?? "")) : NaN;
-      if (created >= since) for (const s of this.sinks) s.informerDelay(informer.name, Math.max(0, now - created) / 1000);
-    };
-    events.on("add", (o) => seen(o, true));
-    events.on("update", (o) => seen(o, false));
-    events.on("delete", (o) => seen(o, false));
+  /** Starts observing an informer (call when it starts; `forgetInformer` on stop). */
+  watchInformer(informer: ObservedInformer): void {
+    this.informers.set(informer, { lastEventMs: undefined, sinceMs: Date.now() });
+  }
+
+  /**
+   * A watch event reached the informer; `createdMs` is the object's creationTimestamp for an ADDED event.
+   * Informer lag: how long after its creation an object reached us (only objects created while observed).
+   */
+  informerEvent(informer: ObservedInformer, createdMs: number | undefined): void {
+    const entry = this.informers.get(informer);
+    if (!entry) return;
+    const now = Date.now();
+    entry.lastEventMs = now;
+    if (createdMs !== undefined && createdMs >= entry.sinceMs) {
+      for (const s of this.sinks) s.informerDelay(informer.name, Math.max(0, now - createdMs) / 1000);
+    }
   }
 
   forgetInformer(informer: ObservedInformer): void {
@@ -558,7 +555,7 @@ export class Metrics {
     perInformer(
       "spark_scheduler_informer_watch_failing_seconds",
       "How long the informer's list/watch has been failing (0 while healthy); decisions stop above 30 s",
-      (i, _e, now) => (i.failingSinceMs === undefined ? 0 : Math.max(0, now - i.failingSinceMs) / 1000),
+      (i) => (i.failingForMs() ?? 0) / 1000,
     );
     perInformer(
       "spark_scheduler_informer_last_event_age_seconds",

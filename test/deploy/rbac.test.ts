@@ -121,7 +121,7 @@ describe("API calls in src/", () => {
     for (const a of [
       "/nodes/watch",
       "/pods/watch",
-      "/configmaps/watch",
+      "/configmaps/get",
       `${RR_GROUP}/${RR_PLURAL}/watch`,
       `${RR_GROUP}/${RR_PLURAL}/create`,
       `${DEMAND_GROUP}/${DEMAND_PLURAL}/delete`,

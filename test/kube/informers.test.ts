@@ -3,7 +3,7 @@ import type { PodInfo } from "../../src/engine/model.js";
 import { reservationToObject } from "../../src/engine/reservation.js";
 import { res } from "../../src/engine/resources.js";
 import { ClusterState } from "../../src/engine/state.js";
-import { type ClusterInformers, clusterInformers } from "../../src/kube/informers.js";
+import { type ClusterInformers, type WatchTiming, clusterInformers } from "../../src/kube/informers.js";
 import { Mutex } from "../../src/pipeline/mutex.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
@@ -26,14 +26,16 @@ afterEach(async () => {
   await server.stop();
 });
 
-async function start(): Promise<ClusterInformers> {
+async function start(timing?: Partial<WatchTiming>): Promise<ClusterInformers> {
   const mutex = new Mutex();
   informers = clusterInformers({
     kc: makeKubeConfig(server.url),
     state,
     serialize: (fn) => mutex.run(fn),
     log: silentLog,
+    schedulerName: "spark-scheduler",
     backoff: { initialMs: 20, maxMs: 100 },
+    timing,
     hooks: { driverEnded: (pod: PodInfo, deleted: boolean) => ended.push({ pod: pod.name, deleted }) },
   });
   await Promise.all(Object.values(informers).map((i) => i.start()));
@@ -57,36 +59,31 @@ function rrObject(appId: string, node: string, executor?: string): object {
 }
 
 describe("cluster informers", () => {
-  it("load nodes, pods, reservations and Spark conf ConfigMaps before reporting synced", async () => {
+  it("load nodes, pods and reservations before reporting synced, and never list or watch ConfigMaps", async () => {
     server.put(NODES, nodeObject("n1"));
     server.put(PODS, driverObject("d1", "app-1", { nodeName: "n1" }));
     server.put(RRS, rrObject("app-1", "n1"));
-    server.put(CONFIGMAPS, { metadata: { name: "spark-conf", namespace: NS }, data: { "spark.properties": "spark.executor.instances=2" } });
-    server.put(CONFIGMAPS, { metadata: { name: "unrelated", namespace: NS }, data: { other: "x" } });
+    server.put(CONFIGMAPS, { metadata: { name: "unrelated", namespace: NS }, data: { other: "x".repeat(10_000) } });
     const inf = await start();
+    expect(Object.keys(inf).sort()).toEqual(["nodes", "pods", "reservations"]);
     expect(Object.values(inf).every((i) => i.synced)).toBe(true);
     expect([...state.nodes.keys()]).toEqual(["n1"]);
     expect(state.getPod(NS, "d1")?.nodeName).toBe("n1");
     expect(state.getReservation(NS, "app-1")?.resourceVersion).toBe(server.get(RRS, "app-1", NS)!.metadata.resourceVersion);
-    expect([...state.configMaps.keys()]).toEqual([`${NS}/spark-conf`]);
+    expect(server.requests.filter((r) => r.path.includes("configmaps"))).toEqual([]);
+    expect(state.configMaps.size).toBe(0);
   });
 
   it("apply later adds, updates and deletes", async () => {
     await start();
     server.put(NODES, nodeObject("n1"));
     server.put(PODS, executorObject("e1", "app-1"));
-    server.put(CONFIGMAPS, { metadata: { name: "conf", namespace: NS }, data: { "spark.properties": "a=b" } });
-    await eventually(() => {
-      expect(state.getPod(NS, "e1")).toBeDefined();
-      expect(state.configMaps.size).toBe(1);
-    });
+    await eventually(() => expect(state.getPod(NS, "e1")).toBeDefined());
     server.put(NODES, nodeObject("n1", "16"));
-    server.put(CONFIGMAPS, { metadata: { name: "conf", namespace: NS }, data: { other: "x" } });
     server.remove(PODS, "e1", NS);
     await eventually(() => {
       expect(state.nodes.get("n1")?.allocatable.cpu).toBe(16000);
       expect(state.getPod(NS, "e1")).toBeUndefined();
-      expect(state.configMaps.size).toBe(0);
     });
   });
 
@@ -143,9 +140,10 @@ describe("cluster informers", () => {
 
   it("restart after dropped watches, and deliver what happened meanwhile and later", async () => {
     const inf = await start();
+    const watchesBefore = server.requests.filter((r) => r.watch).length;
     server.dropWatches();
     server.put(PODS, executorObject("while-down", "app-1"));
-    await eventually(() => expect(inf.pods.restarts).toBeGreaterThan(0));
+    await eventually(() => expect(server.requests.filter((r) => r.watch).length).toBeGreaterThanOrEqual(watchesBefore + 3));
     server.put(PODS, executorObject("after", "app-1"));
     server.put(NODES, nodeObject("n-after"));
     await eventually(() => {
@@ -153,7 +151,9 @@ describe("cluster informers", () => {
       expect(state.getPod(NS, "after")).toBeDefined();
       expect(state.nodes.has("n-after")).toBe(true);
     });
-    expect(Object.values(inf).every((i) => i.restarts >= 1)).toBe(true);
+    // Resumed from the last resourceVersion: no informer listed again.
+    expect(server.requests.filter((r) => !r.watch && r.method === "GET" && r.query.resourceVersionMatch)).toEqual([]);
+    expect(Object.values(inf).every((i) => i.synced)).toBe(true);
   });
 
   it("track since when a watch keeps failing, and clear it on recovery", async () => {

@@ -90,7 +90,7 @@ describe("KubeCluster readiness", () => {
     // Backdate the start of a run of watch failures instead of waiting 30 s.
     const pods = (r.cluster as any).informers.pods;
     pods.lastError = "HTTP 503";
-    pods.failingSinceMs = Date.now() - 31_000;
+    pods.failingSinceMs = performance.now() - 31_000; // the informers' monotonic clock
     expect(r.cluster.readiness()).toEqual({ ready: false, reason: "watches failing for more than 30 s: pods (HTTP 503)" });
     expect(r.cluster.synced()).toBe(true);
     pods.failingSinceMs = undefined;
