@@ -5,6 +5,7 @@
 // Prints {"url": ...} on stdout once loaded, then serves until killed.
 
 import { hostname } from "node:os";
+import { putEstablishedCrd } from "../test/kube/fixtures.js";
 import { FakeApiServer } from "../test/support/fake-apiserver.js";
 import { IG, IG_LABEL, NOW_MS, Rng, ZONE_LABEL } from "./cluster.js";
 
@@ -171,6 +172,7 @@ function otherPod(i: number, nodeName: string): Obj {
 }
 
 const server = await FakeApiServer.start({ historyLimit: 1000 });
+putEstablishedCrd(server);
 const nodeNames: string[] = [];
 for (let i = 0; i < NODES; i++) {
   const n = node(i);

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   const kubeconfig = await writeKubeConfigFile(loaded.url);
   try {
     const started = performance.now();
-    const service = spawn(process.execPath, ["--enable-source-maps", "dist/src/main.js", "--port", "0", "--kube-config", kubeconfig.path], {
+    const service = spawn(process.execPath, [...(process.env.HEAP_NODE_FLAGS ?? "").split(" ").filter(Boolean), "--enable-source-maps", "dist/src/main.js", "--port", "0", "--kube-config", kubeconfig.path], {
       cwd: dir,
       env: { ...process.env, LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "inherit"],
