@@ -11,6 +11,20 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules, a few that catch real bugs: a promise nobody awaits or catches (an unhandled
+    // rejection ends the process), a promise where a boolean or a void callback is expected, and `await` on a
+    // non-promise. Each file is checked with its nearest tsconfig (web/ has its own).
+    files: ["**/*.ts"],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/await-thenable": "error",
+    },
+  },
+  {
     // Tests read arbitrary JSON fixtures and responses.
     files: ["test/**"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },

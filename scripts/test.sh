@@ -23,8 +23,11 @@ if [ "$#" -eq 0 ]; then
       if [ -n "$changes" ]; then echo "gen/ differs from proto/: run npm run generate and commit"; echo "$changes"; exit 1; fi
     fi'
   check "buf lint" npx --no-install buf lint
+  check "buf breaking (against main)" bash scripts/buf-breaking.sh
   check "typecheck (tsc)" npx --no-install tsc -p .
-  check "eslint" npx --no-install eslint .
+  check "eslint (type-aware)" npx --no-install eslint .
+  step "npm audit --omit=dev (reported, never fails the run)"
+  bash scripts/audit.sh
 fi
 
 step "vitest"

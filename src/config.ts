@@ -1,8 +1,10 @@
 // Service configuration: a YAML (or JSON) file with the reference's kebab-case keys, plus flags and
-// environment variables for the few things a quick start needs. Every key is documented in the README.
+// environment variables for the few things a quick start needs. Every key is documented in the README and
+// declared in src/config-schema.ts (the known keys come from there).
 
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { CONFIG_SCHEMA, sectionKeys } from "./config-schema.js";
 import { DEFAULT_MAX_EXECUTORS_PER_APP, MAX_EXECUTORS_PER_APP_LIMIT } from "./engine/app-shape.js";
 import { getBinpacker } from "./engine/binpack/index.js";
 import type { EngineConfig, LabelPriority } from "./engine/config.js";
@@ -44,30 +46,7 @@ export interface ServiceConfig {
 
 export class ConfigError extends Error {}
 
-const KNOWN_KEYS = new Set([
-  "host",
-  "port",
-  "context-path",
-  "max-body-bytes",
-  "log-level",
-  "kube-config",
-  "embedded",
-  "embedded-cluster-file",
-  "scheduler-name",
-  "fifo",
-  "fifo-config",
-  "binpack",
-  "should-schedule-dynamically-allocated-executors-in-same-az",
-  "instance-group-label",
-  "driver-prioritized-node-label",
-  "executor-prioritized-node-label",
-  "unschedulable-pod-timeout-duration",
-  "leader-election",
-  "write-retries",
-  "tls",
-  "max-executors-per-application",
-  "retry-nudges",
-]);
+const KNOWN_KEYS = new Set(Object.keys(CONFIG_SCHEMA.properties));
 
 /** Go-style durations: "300ms", "10s", "1m30s", "2h"; a bare number is seconds. */
 export function parseDuration(v: unknown, key: string): number {
@@ -88,6 +67,11 @@ export function parseDuration(v: unknown, key: string): number {
   return total;
 }
 
+/** A duration in ms; unset (absent or null, as for every key) gives the default. */
+function durationMs(v: unknown, key: string, dflt: number): number {
+  return v === undefined || v === null ? dflt : parseDuration(v, key);
+}
+
 function bool(v: unknown, key: string, dflt: boolean): boolean {
   if (v === undefined || v === null) return dflt;
   if (typeof v === "boolean") return v;
@@ -98,7 +82,8 @@ function bool(v: unknown, key: string, dflt: boolean): boolean {
 
 function int(v: unknown, key: string, dflt: number, min = 0): number {
   if (v === undefined || v === null) return dflt;
-  const n = typeof v === "string" ? Number(v) : v;
+  // Number("") is 0: an empty string is not a number.
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
   if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
     throw new ConfigError(`${key}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
   }
@@ -134,9 +119,9 @@ function section(v: unknown, key: string, known: string[]): Record<string, unkno
   return o;
 }
 
-function labelPriority(v: unknown, key: string): LabelPriority | undefined {
+function labelPriority(v: unknown, key: "driver-prioritized-node-label" | "executor-prioritized-node-label"): LabelPriority | undefined {
   if (v === undefined || v === null) return undefined;
-  const o = section(v, key, ["label-name", "label-values-descending-priority"]);
+  const o = section(v, key, sectionKeys(key));
   const labelName = str(o["label-name"], `${key}.label-name`, "");
   const values = o["label-values-descending-priority"];
   if (!labelName) throw new ConfigError(`${key}.label-name is required`);
@@ -166,28 +151,16 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
   } catch (e) {
     throw new ConfigError(`binpack: ${(e as Error).message}`);
   }
-  const fifoConfig = section(raw["fifo-config"], "fifo-config", [
-    "default-enforce-after-pod-age",
-    "enforce-after-pod-age-by-instance-group",
-  ]);
+  const fifoConfig = section(raw["fifo-config"], "fifo-config", sectionKeys("fifo-config"));
   const byGroup: Record<string, number> = {};
   const rawByGroup = obj(fifoConfig["enforce-after-pod-age-by-instance-group"], "fifo-config.enforce-after-pod-age-by-instance-group");
   for (const [g, d] of Object.entries(rawByGroup)) {
     byGroup[g] = parseDuration(d, `fifo-config.enforce-after-pod-age-by-instance-group.${g}`);
   }
-  const le = section(raw["leader-election"], "leader-election", [
-    "enabled",
-    "mode",
-    "namespace",
-    "lease-name",
-    "lease-duration",
-    "renew-deadline",
-    "retry-period",
-  ]);
-  const wr = section(raw["write-retries"], "write-retries", ["max-attempts", "initial-backoff", "max-backoff"]);
-  const nudges = section(raw["retry-nudges"], "retry-nudges", ["rate", "burst"]);
-  const unschedTimeout = raw["unschedulable-pod-timeout-duration"];
-  const tlsRaw = section(raw.tls, "tls", ["cert-file", "key-file"]);
+  const le = section(raw["leader-election"], "leader-election", sectionKeys("leader-election"));
+  const wr = section(raw["write-retries"], "write-retries", sectionKeys("write-retries"));
+  const nudges = section(raw["retry-nudges"], "retry-nudges", sectionKeys("retry-nudges"));
+  const tlsRaw = section(raw.tls, "tls", sectionKeys("tls"));
   const certFile = str(tlsRaw["cert-file"], "tls.cert-file", "");
   const keyFile = str(tlsRaw["key-file"], "tls.key-file", "");
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError("tls.cert-file and tls.key-file must be set together");
@@ -196,10 +169,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
       schedulerName: str(raw["scheduler-name"], "scheduler-name", "spark-scheduler"),
       binpack,
       fifo: bool(raw.fifo, "fifo", false),
-      fifoDefaultEnforceAfterMs:
-        fifoConfig["default-enforce-after-pod-age"] === undefined
-          ? 0
-          : parseDuration(fifoConfig["default-enforce-after-pod-age"], "fifo-config.default-enforce-after-pod-age"),
+      fifoDefaultEnforceAfterMs: durationMs(fifoConfig["default-enforce-after-pod-age"], "fifo-config.default-enforce-after-pod-age", 0),
       fifoEnforceAfterByInstanceGroup: byGroup,
       instanceGroupLabel: str(raw["instance-group-label"], "instance-group-label", "resource_channel"),
       driverPrioritizedNodeLabel: labelPriority(raw["driver-prioritized-node-label"], "driver-prioritized-node-label"),
@@ -221,7 +191,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
     embedded: bool(raw.embedded, "embedded", false),
     embeddedClusterFile: str(raw["embedded-cluster-file"], "embedded-cluster-file", "examples/cluster.yaml"),
     unschedulablePodTimeoutMs:
-      unschedTimeout === undefined ? 600_000 : parseDuration(unschedTimeout, "unschedulable-pod-timeout-duration") || 600_000,
+      durationMs(raw["unschedulable-pod-timeout-duration"], "unschedulable-pod-timeout-duration", 600_000) || 600_000,
     leaderElection: {
       enabled: bool(le.enabled, "leader-election.enabled", true),
       mode: leaderElectionMode(le.mode),
@@ -231,15 +201,14 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
         "leader-election.lease-name",
         leaderElectionMode(le.mode) === "own-lease" ? "spark-scheduler-extender" : "spark-scheduler",
       ),
-      leaseDurationMs: le["lease-duration"] === undefined ? 15_000 : parseDuration(le["lease-duration"], "leader-election.lease-duration"),
-      renewDeadlineMs: le["renew-deadline"] === undefined ? 10_000 : parseDuration(le["renew-deadline"], "leader-election.renew-deadline"),
-      retryPeriodMs: le["retry-period"] === undefined ? 2_000 : parseDuration(le["retry-period"], "leader-election.retry-period"),
+      leaseDurationMs: durationMs(le["lease-duration"], "leader-election.lease-duration", 15_000),
+      renewDeadlineMs: durationMs(le["renew-deadline"], "leader-election.renew-deadline", 10_000),
+      retryPeriodMs: durationMs(le["retry-period"], "leader-election.retry-period", 2_000),
     },
     writeRetries: {
       maxAttempts: int(wr["max-attempts"], "write-retries.max-attempts", 5, 1),
-      initialBackoffMs:
-        wr["initial-backoff"] === undefined ? 100 : parseDuration(wr["initial-backoff"], "write-retries.initial-backoff"),
-      maxBackoffMs: wr["max-backoff"] === undefined ? 5_000 : parseDuration(wr["max-backoff"], "write-retries.max-backoff"),
+      initialBackoffMs: durationMs(wr["initial-backoff"], "write-retries.initial-backoff", 100),
+      maxBackoffMs: durationMs(wr["max-backoff"], "write-retries.max-backoff", 5_000),
     },
     retryNudges: { rate: int(nudges.rate, "retry-nudges.rate", 10), burst: int(nudges.burst, "retry-nudges.burst", 10, 1) },
   };

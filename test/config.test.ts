@@ -1,7 +1,10 @@
 // Service configuration: defaults, every key's parsing, and clear errors naming the key.
 
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { ConfigError, configFromObject, loadConfig, parseDuration } from "../src/config.js";
+
+const loadConfigText = (text: string) => configFromObject(parseYaml(text) as Record<string, unknown>);
 
 describe("configuration", () => {
   it("has the documented defaults", () => {
@@ -81,9 +84,21 @@ describe("configuration", () => {
     [{ "leader-election": { mode: "raft" } }, "leader-election.mode: expected follow-kube-scheduler or own-lease"],
     [{ tls: { "cert-file": "c.pem" } }, "tls.cert-file and tls.key-file must be set together"],
     [{ tls: { cert: "c.pem" } }, 'unknown configuration key "tls.cert"'],
+    // Number("") is 0: an empty port would have listened on a random one.
+    [{ port: "" }, "port: expected an integer >= 0"],
+    [{ "retry-nudges": { rate: " " } }, "retry-nudges.rate: expected an integer >= 0"],
   ])("refuses %j naming the key", (raw, message) => {
     expect(() => configFromObject(raw)).toThrow(ConfigError);
     expect(() => configFromObject(raw)).toThrow(message);
+  });
+
+  it("reads a key with no value (YAML `key:`, null) as unset, durations too", () => {
+    const c = loadConfigText("leader-election:\n  lease-duration:\n  namespace:\nwrite-retries:\n  max-backoff:\nunschedulable-pod-timeout-duration:\nport:\n");
+    const defaults = configFromObject({});
+    expect(c.leaderElection).toEqual(defaults.leaderElection);
+    expect(c.writeRetries).toEqual(defaults.writeRetries);
+    expect(c.unschedulablePodTimeoutMs).toBe(defaults.unschedulablePodTimeoutMs);
+    expect(c.port).toBe(defaults.port);
   });
 
   it("parses Go-style durations", () => {

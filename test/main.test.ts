@@ -134,7 +134,7 @@ describe("npm start", () => {
       expect(jsonLines.filter((l) => duplicateKeys(l).length > 0)).toEqual([]);
     } finally {
       for (const c of children.splice(0)) c.kill("SIGTERM");
-      kubeconfig.cleanup();
+      await kubeconfig.cleanup();
       await server.stop();
     }
   });

@@ -194,7 +194,7 @@ describe.skipIf(!kubectl)("kustomize install (deploy/)", () => {
 });
 
 describe("generated manifests", () => {
-  it("deploy/base/crd.yaml is what `npm run manifests` generates from src/kube/crd.ts", () => {
+  it("deploy/base/crd.yaml and deploy/extender-config.schema.json are what `npm run manifests` generates", () => {
     for (const [path, content] of Object.entries(generatedManifests())) {
       expect(readFileSync(`${ROOT}${path}`, "utf8"), `${path}: run npm run manifests and commit`).toBe(content);
     }

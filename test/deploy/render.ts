@@ -42,4 +42,4 @@ export function find(objects: K8sObject[], kind: string, name?: string): K8sObje
   return o;
 }
 
-export const INSTALLS = ["deploy/base", "deploy/overlays/ha", "deploy/overlays/cert-manager"];
+export const INSTALLS = ["deploy/base", "deploy/overlays/ha", "deploy/overlays/cert-manager", "deploy/overlays/monitoring"];

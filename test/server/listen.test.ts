@@ -90,11 +90,13 @@ function rawExchange(port: number, chunks: string[], pauseMs = 50): Promise<stri
     sock.on("data", (d) => (out += d.toString()));
     sock.on("close", () => resolve(out));
     sock.on("error", reject);
-    sock.once("connect", async () => {
-      for (const c of chunks) {
-        sock.write(c);
-        await new Promise((r) => setTimeout(r, pauseMs));
-      }
+    sock.once("connect", () => {
+      (async () => {
+        for (const c of chunks) {
+          sock.write(c);
+          await new Promise((r) => setTimeout(r, pauseMs));
+        }
+      })().catch(reject);
     });
   });
 }
