@@ -10,7 +10,7 @@ import { EngineContext } from "./context.js";
 import { type Decision, failure } from "./decision.js";
 import { decideDriver, planApplication } from "./driver.js";
 import { decideExecutor, isUnbound } from "./executor.js";
-import { appDemand, consume, driverQueue, enforceAfterMs } from "./fifo.js";
+import { appDemand, driverQueue, enforceAfterMs, walkFifo } from "./fifo.js";
 import type { PodInfo } from "./model.js";
 import { type Reservation, reservationKey } from "./reservation.js";
 import { type Resources, add, zero } from "./resources.js";
@@ -130,7 +130,8 @@ export class Engine {
     const idx = queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName);
     const ahead = queue.slice(0, Math.max(0, idx));
 
-    // Walk the queue as FIFO would, noting for every entry whether it fits in what the ones before left.
+    // Walk the queue as FIFO does (fifo.ts), noting for every entry whether it fits in what the ones admitted
+    // before it leave; what is left is what the driver itself would be packed into.
     const eligible = this.ctx.eligibleNodes(pod);
     const metadata = buildMetadata(this.state, eligible);
     const { driverNodes, executorNodes } = orderNodes(metadata, eligible, {
@@ -142,17 +143,22 @@ export class Engine {
     const entries: QueueEntryReport[] = [];
     let aheadDemand = zero();
     let blocking: QueueEntryReport | undefined;
-    for (const q of ahead) {
-      const shape = this.ctx.shape(q.pod);
-      const entry: QueueEntryReport = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: false };
-      if (shape.ok) {
-        entry.demand = appDemand(shape.value);
+    const walk = walkFifo(ahead, {
+      shapeOf: (p) => this.ctx.shape(p),
+      pack: (_q, s) => pack(s),
+      metadata,
+      enforceAfter: enforceAfterMs(this.config, instanceGroup),
+      nowMs,
+      fifo: this.config.fifo,
+    });
+    for (const step of walk) {
+      const q = step.driver;
+      const entry: QueueEntryReport = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
+      if (step.shape.ok) {
+        entry.demand = appDemand(step.shape.value);
         aheadDemand = add(aheadDemand, entry.demand);
-        const placed = pack(shape.value);
-        entry.fits = placed.hasCapacity;
-        if (placed.hasCapacity) consume(metadata, shape.value, placed);
-        if (!entry.fits && !blocking && q.pod.createdAtMs + enforceAfterMs(this.config, instanceGroup) <= nowMs) blocking = entry;
       }
+      if (step.blocking && !blocking) blocking = entry;
       entries.push(entry);
     }
     const own = this.ctx.shape(pod);

@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import type { AppShape } from "../../src/engine/app-shape.js";
 import { driverQueue, fitEarlierDrivers, queueOrder } from "../../src/engine/fifo.js";
-import { Harness, driverPod, node } from "./harness.js";
+import { explainPod, queueVerdicts } from "../../src/engine/explain.js";
+import { Harness, IG, NS, driverPod, node } from "./harness.js";
 
 const MIN = 60_000;
 
@@ -160,5 +161,61 @@ describe("FIFO walk cost", () => {
     const young = fitEarlierDrivers(queue, shapeOf, neverFits, new Map(), Infinity, 0);
     expect(young.blockedBy).toBeUndefined();
     expect(packed).toEqual(["1000x100", "500x200"]);
+  });
+});
+
+describe("one FIFO walk", () => {
+  it("behind a blocker nothing is admitted, so nothing consumes: filter, GetQueuePosition, explain and ListQueues agree", () => {
+    // n1: 8 cpu. big (10 cpu) never fits and blocks; mid (6 cpu) fits but waits behind big; mine (6 cpu) fits
+    // the free capacity, since mid is not admitted either. Before, the reports packed mid into the capacity and
+    // said mine does not fit, while the filter (rightly) withdrew mine's Demand as a driver that fits itself.
+    const h = new Harness([node("n1")]);
+    h.add(driverPod("big", { createdAtMs: 0, driverGpu: "0", count: 9 }));
+    h.add(driverPod("mid", { createdAtMs: MIN, driverGpu: "0", count: 5 }));
+    const mine = driverPod("mine", { createdAtMs: 2 * MIN, driverGpu: "0", count: 5 });
+    h.add(mine);
+    h.now = 10 * MIN;
+
+    const d = h.engine.filter(mine, ["n1"], h.now);
+    expect(d.outcome).toBe("failure-earlier-driver");
+    expect(d.demand).toMatchObject({ op: "delete" }); // fits itself: held only by the queue
+
+    const q = h.engine.queuePosition(NS, mine.name, h.now);
+    if (!q.ok) throw new Error(q.error);
+    expect(q.value.fitsNow).toBe(true);
+    expect(q.value.ahead.map((e) => [e.podName, e.fits])).toEqual([
+      ["big-spark-driver", false],
+      ["mid-spark-driver", true],
+    ]);
+
+    const x = explainPod(h.engine.ctx, NS, mine.name, h.now);
+    if (!x.ok) throw new Error(x.error);
+    expect(x.value.outcome).toBe("failure-earlier-driver");
+    expect(x.value.shortfall!.fits).toBe(true);
+
+    const listed = queueVerdicts(h.engine.ctx, h.now).get(IG)!;
+    expect(listed.map((v) => [v.entry.podName, v.entry.fits, v.blocking])).toEqual([
+      ["big-spark-driver", false, true],
+      ["mid-spark-driver", true, false],
+      ["mine-spark-driver", true, false],
+    ]);
+  });
+
+  it("compares shapes for dominance only among drivers packed onto the same nodes", () => {
+    // Same instance group, different node pools: a larger app on the larger pool fits although a smaller one
+    // failed on the smaller pool. Before, the queue listing took it as dominated and said it does not fit.
+    const h = new Harness([node("a1", { labels: { pool: "a" } }), node("b1", { cpu: "16", labels: { pool: "b" } })]);
+    const inPool = (app: string, pool: string, created: number, count: number) => ({
+      ...driverPod(app, { createdAtMs: created, driverGpu: "0", count }),
+      nodeSelector: { pool },
+    });
+    h.add(inPool("small-a", "a", 0, 9)); // 10 cpu on an 8-cpu pool
+    h.add(inPool("large-b", "b", MIN, 10)); // 11 cpu on a 16-cpu pool
+    h.now = 10 * MIN;
+    const listed = queueVerdicts(h.engine.ctx, h.now).get(IG)!;
+    expect(listed.map((v) => [v.entry.podName, v.entry.fits])).toEqual([
+      ["small-a-spark-driver", false],
+      ["large-b-spark-driver", true],
+    ]);
   });
 });
