@@ -80,7 +80,7 @@ export function planApplication(
   }
   const result = pack(shape);
   if (!result.hasCapacity) {
-    return { shape, result, reason: describeNoFit(shape, driverCandidates.length, executorNodes, metadata) };
+    return { shape, result, reason: describeNoFit(shape, offered ? driverCandidates.length : undefined, executorNodes, metadata) };
   }
   return { shape, result };
 }
@@ -89,8 +89,14 @@ function emptyResult(): PackResult {
   return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
 }
 
-function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: string[], metadata: NodeMetadata): string {
+/**
+ * Why an application does not fit. `driverNodes` counts the offered nodes eligible for the driver, undefined when
+ * nothing was offered (a report, not a filter call): kube-scheduler offers a subset of the eligible nodes at each
+ * attempt, so a report must not claim an offer count it never saw.
+ */
+function describeNoFit(shape: AppShape, driverNodes: number | undefined, executorNodes: string[], metadata: NodeMetadata): string {
   if (driverNodes === 0) return "application does not fit to the cluster: no offered node is eligible for the driver";
+  if (executorNodes.length === 0) return "application does not fit to the cluster: no node is eligible for the driver";
   const free = zero();
   for (const n of executorNodes) {
     const a = metadata.get(n)!.available;
@@ -99,8 +105,8 @@ function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: stri
   const execs = shape.minExecutors === 1 ? "1 executor" : `${shape.minExecutors} executors`;
   return (
     `application does not fit to the cluster: the driver and ${execs} need ${formatResources(appDemand(shape))} ` +
-    `at once; ${executorNodes.length} eligible nodes have ${formatResources(free)} free in total ` +
-    `(${driverNodes} offered for the driver)`
+    `at once; ${executorNodes.length} eligible nodes have ${formatResources(free)} free in total` +
+    (driverNodes === undefined ? "" : ` (${driverNodes} offered for the driver)`)
   );
 }
 

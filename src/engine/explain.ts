@@ -322,6 +322,8 @@ export interface QueueVerdict {
   reason: string;
   /** Does not fit and is older than the enforce-after age. */
   blocking: boolean;
+  /** With FIFO on: the first blocking driver ahead, which holds this one whatever it fits. */
+  blockedBy?: QueuedDriver;
   shortfall?: Shortfall;
 }
 
@@ -386,7 +388,7 @@ export function walkQueue(
   for (const step of walk) {
     const q = step.driver;
     const entry: QueueEntryInfo = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
-    const v: QueueVerdict = { driver: q, entry, position: step.index + 1, reason: "", blocking: step.blocking };
+    const v: QueueVerdict = { driver: q, entry, position: step.index + 1, reason: "", blocking: step.blocking, blockedBy: step.blockedBy?.driver };
     out.push(v);
     if (!step.shape.ok) {
       v.reason = `invalid: ${step.shape.error}`;
