@@ -19,7 +19,7 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { type PodInfo, nodeFromObject, podFromObject, podKey } from "../engine/model.js";
+import { type PodInfo, nodeFromObject, podFromObject } from "../engine/model.js";
 import { RR_GROUP, RR_PLURAL, RR_VERSION, reservationFromObject } from "../engine/reservation.js";
 import { SPARK_PROPERTIES_KEY } from "../engine/spark-conf.js";
 import { classifyPod } from "../engine/spark-pods.js";
@@ -221,11 +221,12 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       list: () => core.listConfigMapForAllNamespaces(),
       handlers: {
         upsert: (obj) => {
-          const key = podKey(obj.metadata?.namespace ?? "default", obj.metadata?.name ?? "");
-          if (obj.data && Object.hasOwn(obj.data, SPARK_PROPERTIES_KEY)) state.configMaps.set(key, { ...obj.data });
-          else state.configMaps.delete(key);
+          const namespace = obj.metadata?.namespace ?? "default";
+          const name = obj.metadata?.name ?? "";
+          if (obj.data && Object.hasOwn(obj.data, SPARK_PROPERTIES_KEY)) state.putConfigMap(namespace, name, obj.data);
+          else state.removeConfigMap(namespace, name);
         },
-        remove: (obj) => state.configMaps.delete(podKey(obj.metadata?.namespace ?? "default", obj.metadata?.name ?? "")),
+        remove: (obj) => state.removeConfigMap(obj.metadata?.namespace ?? "default", obj.metadata?.name ?? ""),
       },
     }),
   };

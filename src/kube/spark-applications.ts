@@ -5,7 +5,6 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { podKey } from "../engine/model.js";
 import type { ClusterState } from "../engine/state.js";
 import { ResilientInformer, type Serializer } from "./informers.js";
 import { apiErrorCode } from "./reservation-writer.js";
@@ -72,15 +71,16 @@ export class SparkApplicationWatcher {
   private startInformer(): void {
     const { kc, state, serialize } = this.opts;
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const key = (o: k8s.KubernetesObject) => podKey(o.metadata?.namespace ?? "default", o.metadata?.name ?? "");
+    const ns = (o: k8s.KubernetesObject) => o.metadata?.namespace ?? "default";
+    const name = (o: k8s.KubernetesObject) => o.metadata?.name ?? "";
     this.informer = new ResilientInformer<k8s.KubernetesObject>({
       name: "sparkapplications",
       kc,
       path: `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`,
       list: () => custom.listClusterCustomObject({ group: SPARK_APP_GROUP, version: SPARK_APP_VERSION, plural: SPARK_APP_PLURAL }),
       handlers: {
-        upsert: (o) => state.sparkApplications.set(key(o), o),
-        remove: (o) => state.sparkApplications.delete(key(o)),
+        upsert: (o) => state.putSparkApplication(ns(o), name(o), o),
+        remove: (o) => state.removeSparkApplication(ns(o), name(o)),
       },
       serialize,
       log: this.log,
