@@ -9,7 +9,8 @@
 // fits consumes its capacity (summed per node: the reference assigned instead of adding, under-reserving for
 // earlier applications). One that does not fit blocks everyone behind it, unless it is younger than the
 // enforce-after age of its instance group; behind a blocker nothing is admitted, so nothing consumes. `walkFifo`
-// is that walk, used by the filter and by every report (GetQueuePosition, explanations, queue listings, retries).
+// is that walk, used by the filter and by every report (GetQueuePosition, explanations, queue listings, retries);
+// queue-walks.ts keeps the filter's walk for the current state version, so consecutive calls continue it.
 
 import { type AppShape, type Result, err, ok } from "./app-shape.js";
 import type { NodeMetadata, PackResult } from "./binpack/types.js";

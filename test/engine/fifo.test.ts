@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import type { AppShape } from "../../src/engine/app-shape.js";
 import { driverQueue, fitEarlierDrivers, queueOrder } from "../../src/engine/fifo.js";
 import { explainPod, queueVerdicts } from "../../src/engine/explain.js";
-import { Harness, IG, NS, driverPod, node } from "./harness.js";
+import { Engine } from "../../src/engine/engine.js";
+import { Harness, IG, NS, driverPod, harnessConfig, node } from "./harness.js";
 
 const MIN = 60_000;
 
@@ -217,5 +218,47 @@ describe("one FIFO walk", () => {
       ["small-a-spark-driver", false],
       ["large-b-spark-driver", true],
     ]);
+  });
+});
+
+describe("one walk per state version", () => {
+  // 30 queued drivers that never fit n1 (8 cpu), of shapes none of which dominates another (more cpu per
+  // executor, fewer executors), younger than the 1h enforce-after age so none blocks: every call walks the queue.
+  function setup() {
+    let packs = 0;
+    const config = harnessConfig({ "fifo-config": { "default-enforce-after-pod-age": "1h" } });
+    const inner = config.binpack;
+    const engine = new Engine({ ...config, binpack: { ...inner, pack: (...a: Parameters<typeof inner.pack>) => (packs++, inner.pack(...a)) } });
+    engine.state.upsertNode(node("n1", { gpu: "0" }));
+    const queue = Array.from({ length: 30 }, (_, i) =>
+      driverPod(`q${String(i).padStart(2, "0")}`, { createdAtMs: i * 1000, driverGpu: "0", executorCpu: String(i + 1), count: 30 - i }),
+    );
+    for (const p of queue) engine.state.upsertPod(p);
+    return { engine, queue, packs: () => packs };
+  }
+
+  it("kube-scheduler retrying the queue in order at one state version packs each driver about once, not once per driver behind it", () => {
+    const { engine, queue, packs } = setup();
+    const now = 60_000;
+    for (const p of queue) expect(engine.filter(p, ["n1"], now).outcome).toBe("failure-fit");
+    // Re-walking the queue for every call packs 1 + 2 + … + 30 = 465 times; one continued walk about 2 per driver.
+    expect(packs()).toBeLessThanOrEqual(2 * queue.length);
+    // GetQueuePosition at the same version reuses the walk too.
+    const before = packs();
+    const q = engine.queuePosition(NS, queue[29].name, now);
+    expect(q.ok && q.value.ahead.length).toBe(29);
+    expect(packs() - before).toBeLessThanOrEqual(2); // its own pack, and the no-fit reason's
+  });
+
+  it("is not reused once a driver ahead becomes old enough to block, nor after the state changes", () => {
+    const { engine, queue } = setup();
+    expect(engine.filter(queue[29], ["n1"], 60_000).outcome).toBe("failure-fit");
+    // Same state version, two hours later: q00 is past the enforce-after age and blocks.
+    const later = engine.filter(queue[29], ["n1"], 2 * 3_600_000);
+    expect(later.outcome).toBe("failure-earlier-driver");
+    expect(later.blockedBy).toBe(`${NS}/q00-spark-driver`);
+    // A bigger node: the walk is redone, q00 fits and is admitted.
+    engine.state.upsertNode(node("n2", { cpu: "64", gpu: "0" }));
+    expect(engine.filter(queue[0], ["n1", "n2"], 2 * 3_600_000).outcome).toBe("success");
   });
 });
