@@ -450,8 +450,12 @@ ${GLOBAL_FLAGS_HELP}
         ["Reason", fmt.orDash(res.reason)],
       ];
       const failed = Object.entries(res.failedNodes);
-      const sameReason = failed.every(([, why]) => why === res.reason);
-      if (failed.length > 0 && sameReason) pairs.push(["Rejected", failed.map(([n]) => n).join(", ")]);
+      // Every node usually carries one reason: the full one, or a short one when the full one is long.
+      const sameReason = failed.every(([, why]) => why === failed[0][1]);
+      if (failed.length > 0 && sameReason) {
+        pairs.push(["Rejected", failed.map(([n]) => n).join(", ")]);
+        if (failed[0][1] !== res.reason) pairs.push(["Node reason", failed[0][1]]);
+      }
       let out = fmt.fields(pairs);
       if (failed.length > 0 && !sameReason) out += `\n${fmt.table(["NODE", "REASON"], failed)}`;
       return out;

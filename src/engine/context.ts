@@ -12,13 +12,19 @@ import { SPARK_PROPERTIES_KEY, shapeFromSparkApplication, shapeFromSparkProperti
 
 /** Label the Spark Operator puts on the pods of a SparkApplication, naming it. */
 export const SPARK_OPERATOR_APP_LABEL = "sparkoperator.k8s.io/app-name";
+import { QueueWalks } from "./queue-walks.js";
 import type { ClusterState } from "./state.js";
 
 export class EngineContext {
+  /** FIFO walks kept for the current state version (queue-walks.ts). */
+  readonly queueWalks: QueueWalks;
+
   constructor(
     readonly state: ClusterState,
     readonly config: EngineConfig,
-  ) {}
+  ) {
+    this.queueWalks = new QueueWalks(state, config);
+  }
 
   /** The pod's instance group, "" when it has none. */
   instanceGroup(pod: PodInfo): string {

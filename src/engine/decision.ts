@@ -75,3 +75,37 @@ export interface Decision {
 export function failure(outcome: Outcome, reason: string, extra: Partial<Decision> = {}): Decision {
   return { outcome, reason, writes: [], ...extra };
 }
+
+/** Longest per-node reason a refusal gives kube-scheduler (see `nodeReason`). */
+export const NODE_REASON_MAX = 100;
+
+/**
+ * The reason a refusal gives for each offered node. kube-scheduler groups equal reasons into the pod's condition
+ * ("0/5000 nodes are available: 5000 <reason>"), but the extender answer carries the reason once per node: the
+ * full explanation of a driver that does not fit, repeated for 5,000 nodes, is over a megabyte of JSON per call.
+ * So each node gets the decision's reason when it is short, else a short one for its outcome; the full reason is
+ * reported once: in the decision (the Filter RPC's `reason`), the pod's events and the queue RPCs.
+ */
+export function nodeReason(d: Decision): string {
+  const full = d.reason ?? d.outcome;
+  if (full.length <= NODE_REASON_MAX) return full;
+  const details = " (details in the pod's events)";
+  switch (d.outcome) {
+    case "failure-fit":
+      return d.role === "executor" ? "no room for the executor" : `Spark application does not fit${details}`;
+    case "failure-earlier-driver":
+      return `waiting behind an earlier Spark driver that does not fit${details}`;
+    case "failure-invalid":
+      return `invalid Spark application${details}`;
+    case "failure-non-spark-pod":
+      return "not a Spark pod spark-scheduler can schedule";
+    case "failure-unbound":
+      return "no free executor slot in the application's reservation";
+    case "failure-no-reservation":
+      return "the application's driver is not admitted yet";
+    case "failure-not-ready":
+      return "spark-scheduler is not ready";
+    default:
+      return `${full.slice(0, NODE_REASON_MAX - 1)}…`;
+  }
+}

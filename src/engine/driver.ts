@@ -7,7 +7,7 @@ import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import { buildMetadata } from "./capacity-view.js";
 import type { EngineContext } from "./context.js";
 import { type Decision, type DemandIntent, type DemandUnit, failure } from "./decision.js";
-import { appDemand, driverQueue, enforceAfterMs, fitEarlierDrivers } from "./fifo.js";
+import { appDemand, blockedReason } from "./fifo.js";
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
 import { addInto, formatResources, zero } from "./resources.js";
@@ -35,6 +35,8 @@ export interface Placement {
 /**
  * Plans where an application would go: candidate nodes, capacity view, FIFO, bin-packing.
  * `offered` restricts the driver's node (kube-scheduler's feasible nodes); executors may use any eligible node.
+ * The drivers ahead in the queue are packed onto every eligible node, not only the ones offered for this driver:
+ * their fit does not depend on which nodes kube-scheduler offered another pod, so one walk serves every call.
  */
 export function planApplication(
   ctx: EngineContext,
@@ -48,39 +50,36 @@ export function planApplication(
   const eligible = ctx.eligibleNodes(driver);
   const eligibleSet = new Set(eligible);
   const driverCandidates = offered ? offered.filter((n) => eligibleSet.has(n)) : eligible;
+  const offeredCount = offered ? driverCandidates.length : undefined;
+
+  if (fifo) {
+    // The queue's walk at this state version (queue-walks.ts): continued, not redone, by the next driver's call.
+    const walk = ctx.queueWalks.walkFor(driver, eligible, nowMs, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const ahead = walk.ahead(walk.aheadOf(driver), nowMs, true);
+    const offeredSet = new Set(driverCandidates);
+    const driverNodes = offered ? walk.driverNodes.filter((n) => offeredSet.has(n)) : walk.driverNodes;
+    const pack = (s: AppShape) => walk.packInto(s, driverNodes, ahead.capacity);
+    if (ahead.blocker) {
+      // Whether it fits what is free once the drivers ahead that fit are placed: then only FIFO holds it.
+      const fitsItself = pack(shape).hasCapacity;
+      const blocker = ahead.blocker.driver.pod;
+      return { shape, result: emptyResult(), blockedBy: blocker, reason: blockedReason(blocker), fitsItself };
+    }
+    const result = pack(shape);
+    if (!result.hasCapacity) {
+      return { shape, result, reason: describeNoFit(shape, offeredCount, walk.executorNodes, ahead.capacity) };
+    }
+    return { shape, result };
+  }
+
   const metadata = buildMetadata(state, eligible);
   const { driverNodes, executorNodes } = orderNodes(metadata, driverCandidates, {
     driverPriority: config.driverPrioritizedNodeLabel,
     executorPriority: config.executorPrioritizedNodeLabel,
   });
-  const pack = (s: AppShape) =>
-    config.binpack.pack(s.driver, s.executor, s.minExecutors, driverNodes, executorNodes, metadata);
-
-  if (fifo) {
-    const queue = driverQueue(state, config, driver, (p) => ctx.instanceGroup(p));
-    const self = podKey(driver.namespace, driver.name);
-    const idx = queue.findIndex((q) => podKey(q.pod.namespace, q.pod.name) === self);
-    const earlier = idx >= 0 ? queue.slice(0, idx) : queue.filter((q) => q.pod.createdAtMs < driver.createdAtMs);
-    const verdict = fitEarlierDrivers(
-      earlier,
-      (p) => {
-        const s = ctx.shape(p);
-        return s.ok ? s.value : undefined;
-      },
-      pack,
-      metadata,
-      enforceAfterMs(config, ctx.instanceGroup(driver)),
-      nowMs,
-    );
-    if (verdict.blockedBy) {
-      // Whether it fits what is free once the drivers ahead that fit are placed: then only FIFO holds it.
-      const fitsItself = pack(shape).hasCapacity;
-      return { shape, result: emptyResult(), blockedBy: verdict.blockedBy.pod, reason: verdict.reason, fitsItself };
-    }
-  }
-  const result = pack(shape);
+  const result = config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, driverNodes, executorNodes, metadata);
   if (!result.hasCapacity) {
-    return { shape, result, reason: describeNoFit(shape, driverCandidates.length, executorNodes, metadata) };
+    return { shape, result, reason: describeNoFit(shape, offeredCount, executorNodes, metadata) };
   }
   return { shape, result };
 }
@@ -89,8 +88,14 @@ function emptyResult(): PackResult {
   return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
 }
 
-function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: string[], metadata: NodeMetadata): string {
+/**
+ * Why an application does not fit. `driverNodes` counts the offered nodes eligible for the driver, undefined when
+ * nothing was offered (a report, not a filter call): kube-scheduler offers a subset of the eligible nodes at each
+ * attempt, so a report must not claim an offer count it never saw.
+ */
+function describeNoFit(shape: AppShape, driverNodes: number | undefined, executorNodes: string[], metadata: NodeMetadata): string {
   if (driverNodes === 0) return "application does not fit to the cluster: no offered node is eligible for the driver";
+  if (executorNodes.length === 0) return "application does not fit to the cluster: no node is eligible for the driver";
   const free = zero();
   for (const n of executorNodes) {
     const a = metadata.get(n)!.available;
@@ -99,8 +104,8 @@ function describeNoFit(shape: AppShape, driverNodes: number, executorNodes: stri
   const execs = shape.minExecutors === 1 ? "1 executor" : `${shape.minExecutors} executors`;
   return (
     `application does not fit to the cluster: the driver and ${execs} need ${formatResources(appDemand(shape))} ` +
-    `at once; ${executorNodes.length} eligible nodes have ${formatResources(free)} free in total ` +
-    `(${driverNodes} offered for the driver)`
+    `at once; ${executorNodes.length} eligible nodes have ${formatResources(free)} free in total` +
+    (driverNodes === undefined ? "" : ` (${driverNodes} offered for the driver)`)
   );
 }
 

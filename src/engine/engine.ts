@@ -10,7 +10,8 @@ import { EngineContext } from "./context.js";
 import { type Decision, failure } from "./decision.js";
 import { decideDriver, planApplication } from "./driver.js";
 import { decideExecutor, isUnbound } from "./executor.js";
-import { appDemand, consume, driverQueue, enforceAfterMs } from "./fifo.js";
+import { type FifoStep, type QueuedDriver, appDemand, driverQueue, enforceAfterMs, walkFifo } from "./fifo.js";
+import type { PackResult } from "./binpack/types.js";
 import type { PodInfo } from "./model.js";
 import { type Reservation, reservationKey } from "./reservation.js";
 import { type Resources, add, zero } from "./resources.js";
@@ -126,33 +127,49 @@ export class Engine {
     if (this.state.getReservation(namespace, id.value.appId)) {
       return { ok: true, value: emptyReport("admitted", instanceGroup, "application is admitted; waiting for kube-scheduler to bind the driver") };
     }
-    const queue = driverQueue(this.state, this.config, pod, (p) => this.ctx.instanceGroup(p));
-    const idx = queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName);
-    const ahead = queue.slice(0, Math.max(0, idx));
-
-    // Walk the queue as FIFO would, noting for every entry whether it fits in what the ones before left.
+    // Walk the queue as FIFO does (fifo.ts), noting for every entry whether it fits in what the ones admitted
+    // before it leave; what is left is what the driver itself would be packed into. With FIFO on it is the
+    // filter's own walk at this state version (queue-walks.ts), so the filter and this report share one walk.
     const eligible = this.ctx.eligibleNodes(pod);
-    const metadata = buildMetadata(this.state, eligible);
-    const { driverNodes, executorNodes } = orderNodes(metadata, eligible, {
-      driverPriority: this.config.driverPrioritizedNodeLabel,
-      executorPriority: this.config.executorPrioritizedNodeLabel,
-    });
-    const pack = (s: AppShape) =>
-      this.config.binpack.pack(s.driver, s.executor, s.minExecutors, driverNodes, executorNodes, metadata);
+    let queue: readonly QueuedDriver[];
+    let steps: Iterable<FifoStep>;
+    let pack: (s: AppShape) => PackResult;
+    if (this.config.fifo) {
+      const walk = this.ctx.queueWalks.walkFor(pod, eligible, nowMs, (p) => this.ctx.instanceGroup(p), (p) => this.ctx.shape(p));
+      queue = walk.queue;
+      const ahead = walk.ahead(Math.max(0, queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName)), nowMs);
+      steps = ahead.steps;
+      pack = (s) => walk.packInto(s, walk.driverNodes, ahead.capacity);
+    } else {
+      queue = driverQueue(this.state, this.config, pod, (p) => this.ctx.instanceGroup(p));
+      const idx = queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName);
+      const metadata = buildMetadata(this.state, eligible);
+      const { driverNodes, executorNodes } = orderNodes(metadata, eligible, {
+        driverPriority: this.config.driverPrioritizedNodeLabel,
+        executorPriority: this.config.executorPrioritizedNodeLabel,
+      });
+      pack = (s) => this.config.binpack.pack(s.driver, s.executor, s.minExecutors, driverNodes, executorNodes, metadata);
+      steps = walkFifo(queue.slice(0, Math.max(0, idx)), {
+        shapeOf: (p) => this.ctx.shape(p),
+        pack: (_q, s) => pack(s),
+        metadata,
+        enforceAfter: enforceAfterMs(this.config, instanceGroup),
+        nowMs,
+        fifo: false,
+      });
+    }
+    const idx = queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName);
     const entries: QueueEntryReport[] = [];
     let aheadDemand = zero();
     let blocking: QueueEntryReport | undefined;
-    for (const q of ahead) {
-      const shape = this.ctx.shape(q.pod);
-      const entry: QueueEntryReport = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: false };
-      if (shape.ok) {
-        entry.demand = appDemand(shape.value);
+    for (const step of steps) {
+      const q = step.driver;
+      const entry: QueueEntryReport = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
+      if (step.shape.ok) {
+        entry.demand = appDemand(step.shape.value);
         aheadDemand = add(aheadDemand, entry.demand);
-        const placed = pack(shape.value);
-        entry.fits = placed.hasCapacity;
-        if (placed.hasCapacity) consume(metadata, shape.value, placed);
-        if (!entry.fits && !blocking && q.pod.createdAtMs + enforceAfterMs(this.config, instanceGroup) <= nowMs) blocking = entry;
       }
+      if (step.blocking && !blocking) blocking = entry;
       entries.push(entry);
     }
     const own = this.ctx.shape(pod);

@@ -15,7 +15,7 @@ import type { Outcome } from "./decision.js";
 import { planApplication } from "./driver.js";
 import { nodeEligible } from "./eligibility.js";
 import { isUnbound, unboundSlotsByNode } from "./executor.js";
-import { type QueuedDriver, appDemand, consume, dominates, enforceAfterMs, queueOrder } from "./fifo.js";
+import { type QueuedDriver, allQueues as fifoQueues, appDemand, consume, enforceAfterMs, walkFifo } from "./fifo.js";
 import { type PodInfo, podKey } from "./model.js";
 import { orderNodes } from "./node-order.js";
 import { DRIVER_SLOT, executorSlots } from "./reservation.js";
@@ -312,20 +312,7 @@ export function groupNodes(
 
 /** Every instance group's queue: pending drivers of this scheduler holding no reservation, oldest first. */
 export function allQueues(ctx: EngineContext): Map<string, QueuedDriver[]> {
-  const { state, config } = ctx;
-  const out = new Map<string, QueuedDriver[]>();
-  for (const key of state.drivers) {
-    const p = state.pods.get(key)!;
-    if (p.nodeName || p.deleting || p.terminated || p.schedulerName !== config.schedulerName) continue;
-    const id = classifyPod(p);
-    if (!id.ok || state.getReservation(p.namespace, id.value.appId)) continue;
-    const group = ctx.instanceGroup(p);
-    let list = out.get(group);
-    if (!list) out.set(group, (list = []));
-    list.push({ pod: p, appId: id.value.appId });
-  }
-  for (const list of out.values()) list.sort((a, b) => queueOrder(a.pod, b.pod));
-  return out;
+  return fifoQueues(ctx.state, ctx.config.schedulerName, (p) => ctx.instanceGroup(p));
 }
 
 export interface QueueVerdict {
@@ -335,6 +322,8 @@ export interface QueueVerdict {
   reason: string;
   /** Does not fit and is older than the enforce-after age. */
   blocking: boolean;
+  /** With FIFO on: the first blocking driver ahead, which holds this one whatever it fits. */
+  blockedBy?: QueuedDriver;
   shortfall?: Shortfall;
 }
 
@@ -346,8 +335,13 @@ class PackCache {
     readonly metadata: NodeMetadata,
   ) {}
 
+  /** The scheduling constraint of a pod: pods with equal keys are packed onto the same nodes. */
+  key(pod: PodInfo): string {
+    return JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
+  }
+
   nodes(pod: PodInfo): { eligible: string[]; driverNodes: string[]; executorNodes: string[] } {
-    const key = JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
+    const key = this.key(pod);
     let v = this.byConstraint.get(key);
     if (!v) {
       const eligible = this.ctx.eligibleNodes(pod);
@@ -369,9 +363,8 @@ class PackCache {
 }
 
 /**
- * Walks one queue as FIFO does: each driver is packed into what the ones before it left; one that fits
- * consumes its capacity. A driver that does not fit and is older than the enforce-after age blocks the ones
- * behind it (with FIFO on). `shortfallFor` limits which entries get a shortfall computed (each costs a pass
+ * Walks one queue with the FIFO walk (fifo.ts), each driver packed onto its own eligible nodes, giving every
+ * entry its verdict and reason. `shortfallFor` limits which entries get a shortfall computed (each costs a pass
  * over its eligible nodes). The capacity view `cache.metadata` is consumed in place.
  */
 export function walkQueue(
@@ -382,42 +375,39 @@ export function walkQueue(
   cache: PackCache = new PackCache(ctx, buildMetadata(ctx.state, ctx.state.nodes.keys())),
   shortfallFor: (index: number, v: QueueVerdict) => boolean = () => true,
 ): QueueVerdict[] {
-  const enforceAfter = enforceAfterMs(ctx.config, group);
   const out: QueueVerdict[] = [];
-  let blocker: QueueVerdict | undefined;
-  let failed: AppShape[] = [];
-  queue.forEach((q, i) => {
-    const entry: QueueEntryInfo = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: false };
-    const v: QueueVerdict = { driver: q, entry, position: i + 1, reason: "", blocking: false };
+  const walk = walkFifo(queue, {
+    shapeOf: (p) => ctx.shape(p),
+    pack: (q, s) => cache.pack(q.pod, s),
+    metadata: cache.metadata,
+    enforceAfter: enforceAfterMs(ctx.config, group),
+    nowMs,
+    fifo: ctx.config.fifo,
+    constraintOf: (q) => cache.key(q.pod),
+  });
+  for (const step of walk) {
+    const q = step.driver;
+    const entry: QueueEntryInfo = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
+    const v: QueueVerdict = { driver: q, entry, position: step.index + 1, reason: "", blocking: step.blocking, blockedBy: step.blockedBy?.driver };
     out.push(v);
-    const shape = ctx.shape(q.pod);
-    if (!shape.ok) {
-      v.reason = `invalid: ${shape.error}`;
-      return;
+    if (!step.shape.ok) {
+      v.reason = `invalid: ${step.shape.error}`;
+      continue;
     }
-    entry.demand = appDemand(shape.value);
-    // A shape at least as large as one that already failed cannot fit either (no capacity was freed since).
-    const dominated = failed.some((f) => dominates(shape.value, f));
-    const result = dominated ? undefined : cache.pack(q.pod, shape.value);
-    entry.fits = result?.hasCapacity ?? false;
-    if (result?.hasCapacity) {
-      consume(cache.metadata, shape.value, result);
-      failed = [];
-    } else if (!dominated) failed.push(shape.value);
-    v.blocking = !entry.fits && q.pod.createdAtMs + enforceAfter <= nowMs;
-    if (ctx.config.fifo && blocker) {
-      v.reason = `waiting behind ${blocker.entry.namespace}/${blocker.entry.podName}, an earlier driver that does not fit`;
+    entry.demand = appDemand(step.shape.value);
+    const blocker = step.blockedBy?.driver.pod;
+    if (blocker) {
+      v.reason = `waiting behind ${blocker.namespace}/${blocker.name}, an earlier driver that does not fit`;
     } else if (entry.fits) {
       v.reason = "fits; waiting for kube-scheduler to retry the driver";
     } else {
       v.reason = "does not fit";
     }
-    if (!entry.fits && shortfallFor(i, v)) {
-      v.shortfall = shortfallOf(shape.value, cache.nodes(q.pod).eligible, cache.metadata, false);
-      if (!(ctx.config.fifo && blocker)) v.reason = `does not fit: ${v.shortfall.summary}`;
+    if (!entry.fits && shortfallFor(step.index, v)) {
+      v.shortfall = shortfallOf(step.shape.value, cache.nodes(q.pod).eligible, cache.metadata, false);
+      if (!blocker) v.reason = `does not fit: ${v.shortfall.summary}`;
     }
-    if (v.blocking && !blocker) blocker = v;
-  });
+  }
   return out;
 }
 

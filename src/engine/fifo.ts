@@ -8,9 +8,11 @@
 // Before a driver is packed, every driver ahead of it is packed first into the same capacity view. One that
 // fits consumes its capacity (summed per node: the reference assigned instead of adding, under-reserving for
 // earlier applications). One that does not fit blocks everyone behind it, unless it is younger than the
-// enforce-after age of its instance group.
+// enforce-after age of its instance group; behind a blocker nothing is admitted, so nothing consumes. `walkFifo`
+// is that walk, used by the filter and by every report (GetQueuePosition, explanations, queue listings, retries);
+// queue-walks.ts keeps the filter's walk for the current state version, so consecutive calls continue it.
 
-import type { AppShape } from "./app-shape.js";
+import { type AppShape, type Result, err, ok } from "./app-shape.js";
 import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import type { EngineConfig } from "./config.js";
 import { type PodInfo, podKey } from "./model.js";
@@ -31,6 +33,15 @@ export function queueOrder(a: PodInfo, b: PodInfo): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/** The application id of a driver that queues: pending, not being deleted, with no reservation yet. */
+export function queuedAppId(state: ClusterState, p: PodInfo): string | undefined {
+  if (p.nodeName || p.deleting || p.terminated) return undefined;
+  const id = classifyPod(p);
+  if (!id.ok || id.value.role !== "driver") return undefined;
+  if (state.getReservation(p.namespace, id.value.appId)) return undefined; // admitted, waiting for its bind
+  return id.value.appId;
+}
+
 /**
  * The queue `driver` belongs to, oldest first, including `driver` itself when it is pending.
  * `instanceGroupOf` resolves a pod's instance group ("" when it has none: such drivers share one queue).
@@ -42,24 +53,125 @@ export function driverQueue(
   instanceGroupOf: (p: PodInfo) => string,
 ): QueuedDriver[] {
   const group = instanceGroupOf(driver);
+  const self = podKey(driver.namespace, driver.name);
   const out: QueuedDriver[] = [];
   for (const key of state.drivers) {
     const p = state.pods.get(key)!;
-    if (p.nodeName || p.deleting || p.terminated) continue;
-    if (p.schedulerName !== driver.schedulerName && key !== podKey(driver.namespace, driver.name)) continue;
+    if (p.schedulerName !== driver.schedulerName && key !== self) continue;
     if (instanceGroupOf(p) !== group) continue;
-    const id = classifyPod(p);
-    if (!id.ok) continue;
-    if (state.getReservation(p.namespace, id.value.appId)) continue; // admitted, waiting for its bind
-    out.push({ pod: p, appId: id.value.appId });
+    const appId = queuedAppId(state, p);
+    if (appId !== undefined) out.push({ pod: p, appId });
   }
   out.sort((a, b) => queueOrder(a.pod, b.pod));
+  return out;
+}
+
+/** Every instance group's queue of drivers scheduled by `schedulerName`, each oldest first. */
+export function allQueues(
+  state: ClusterState,
+  schedulerName: string,
+  instanceGroupOf: (p: PodInfo) => string,
+): Map<string, QueuedDriver[]> {
+  const out = new Map<string, QueuedDriver[]>();
+  for (const key of state.drivers) {
+    const p = state.pods.get(key)!;
+    if (p.schedulerName !== schedulerName) continue;
+    const appId = queuedAppId(state, p);
+    if (appId === undefined) continue;
+    const group = instanceGroupOf(p);
+    let list = out.get(group);
+    if (!list) out.set(group, (list = []));
+    list.push({ pod: p, appId });
+  }
+  for (const list of out.values()) list.sort((a, b) => queueOrder(a.pod, b.pod));
   return out;
 }
 
 /** How long a non-fitting earlier driver may wait before it blocks the ones behind it. */
 export function enforceAfterMs(config: EngineConfig, instanceGroup: string): number {
   return config.fifoEnforceAfterByInstanceGroup[instanceGroup] ?? config.fifoDefaultEnforceAfterMs;
+}
+
+/** One queued driver as the FIFO walk sees it. */
+export interface FifoStep {
+  driver: QueuedDriver;
+  /** Position in the walked list, from 0. */
+  index: number;
+  shape: Result<AppShape>;
+  /**
+   * Fits in what the drivers admitted before it leave. A driver ahead of the first blocker that fits consumes
+   * its placement; behind a blocker nothing is admitted, so nothing consumes (with FIFO on).
+   */
+  fits: boolean;
+  /** Its placement, when it fits (and was packed: a dominated shape is not). */
+  placement?: PackResult;
+  /** Does not fit and is older than the enforce-after age: with FIFO it blocks everyone behind it. */
+  blocking: boolean;
+  /** With FIFO on: the first blocking driver ahead of this one, which holds it whatever it fits. */
+  blockedBy?: FifoStep;
+}
+
+export interface FifoWalkOptions {
+  shapeOf: (p: PodInfo) => Result<AppShape>;
+  /** Packs one queued driver into `metadata`'s current capacity (without consuming it). */
+  pack: (q: QueuedDriver, shape: AppShape) => PackResult;
+  /** The capacity view; fitting drivers ahead of the first blocker consume it, in place. */
+  metadata: NodeMetadata;
+  enforceAfter: number;
+  nowMs: number;
+  /** Whether a blocking driver holds the ones behind it (the FIFO setting). */
+  fifo: boolean;
+  /**
+   * Drivers packed onto different nodes (another scheduling constraint) must not be compared for dominance:
+   * the key names the nodes a driver is packed onto. Default: all the same.
+   */
+  constraintOf?: (q: QueuedDriver) => string;
+}
+
+/**
+ * The FIFO walk, the one implementation of the rule for the filter, GetQueuePosition, explanations, queue
+ * listings and retries: each driver in queue order is packed into what the ones admitted before it left. One
+ * that fits consumes its capacity, unless a blocker is ahead of it (then it would not be admitted either). One
+ * that does not fit and is older than the enforce-after age blocks everyone behind it (with FIFO on). A driver
+ * whose shape cannot be read never blocks: it can never be admitted. Stop the iteration to stop the walk.
+ */
+export function* walkFifo(queue: readonly QueuedDriver[], o: FifoWalkOptions): Generator<FifoStep, void, undefined> {
+  let blocker: FifoStep | undefined;
+  // Shapes that failed since capacity was last consumed, per constraint: an app at least as large in every
+  // respect cannot fit either, so it is not packed again (a deep queue of similar apps costs one pack, not one each).
+  const failed = new Map<string, AppShape[]>();
+  for (let index = 0; index < queue.length; index++) {
+    const q = queue[index];
+    const shape = o.shapeOf(q.pod);
+    const step: FifoStep = { driver: q, index, shape, fits: false, blocking: false, blockedBy: blocker };
+    if (shape.ok) {
+      const key = o.constraintOf ? o.constraintOf(q) : "";
+      let list = failed.get(key);
+      const dominated = list !== undefined && list.some((f) => dominates(shape.value, f));
+      const result = dominated ? undefined : o.pack(q, shape.value);
+      if (result?.hasCapacity) {
+        step.fits = true;
+        step.placement = result;
+        if (!blocker) {
+          consume(o.metadata, shape.value, result);
+          failed.clear();
+        }
+      } else if (!dominated) {
+        if (!list) failed.set(key, (list = []));
+        list.push(shape.value);
+      }
+      step.blocking = !step.fits && q.pod.createdAtMs + o.enforceAfter <= o.nowMs;
+      if (step.blocking && o.fifo && !blocker) blocker = step;
+    }
+    yield step;
+  }
+}
+
+/** Why a blocking driver holds the ones behind it (the filter's refusal reason). */
+export function blockedReason(blocker: PodInfo): string {
+  return `earlier drivers do not fit to the cluster: ${blocker.namespace}/${blocker.name} (created ${new Date(
+    blocker.createdAtMs,
+  ).toISOString()}) is ahead in the queue and does not fit`;
 }
 
 export interface FifoVerdict {
@@ -71,7 +183,7 @@ export interface FifoVerdict {
 
 /**
  * Packs the drivers ahead of the current one into `metadata` (which is mutated: fitting earlier
- * applications consume capacity). Returns the first blocking driver.
+ * applications consume capacity) and stops at the first blocking driver, which it returns.
  */
 export function fitEarlierDrivers(
   earlier: readonly QueuedDriver[],
@@ -81,27 +193,19 @@ export function fitEarlierDrivers(
   enforceAfter: number,
   nowMs: number,
 ): FifoVerdict {
-  // Shapes that failed since capacity was last consumed: an app at least as large in every respect cannot
-  // fit either, so it is not packed again (a deep queue of similar apps then costs one pack, not one each).
-  let failed: AppShape[] = [];
-  for (const q of earlier) {
-    const shape = shapeOf(q.pod);
-    if (!shape) continue; // invalid annotations: it can never be admitted, so it does not block
-    const dominated = failed.some((f) => dominates(shape, f));
-    const result = dominated ? undefined : pack(shape);
-    if (result?.hasCapacity) {
-      consume(metadata, shape, result);
-      failed = [];
-      continue;
-    }
-    if (!dominated) failed.push(shape);
-    if (q.pod.createdAtMs + enforceAfter > nowMs) continue;
-    return {
-      blockedBy: q,
-      reason: `earlier drivers do not fit to the cluster: ${q.pod.namespace}/${q.pod.name} (created ${new Date(
-        q.pod.createdAtMs,
-      ).toISOString()}) is ahead in the queue and does not fit`,
-    };
+  const walk = walkFifo(earlier, {
+    shapeOf: (p) => {
+      const s = shapeOf(p);
+      return s ? ok(s) : err("invalid annotations");
+    },
+    pack: (_q, s) => pack(s),
+    metadata,
+    enforceAfter,
+    nowMs,
+    fifo: true,
+  });
+  for (const step of walk) {
+    if (step.blocking) return { blockedBy: step.driver, reason: blockedReason(step.driver.pod) };
   }
   return {};
 }

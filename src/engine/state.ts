@@ -41,10 +41,8 @@ export class ClusterState {
   /** Reservations by namespace/appId. */
   readonly reservations = new Map<string, Reservation>();
   readonly soft = new Map<string, SoftReservations>();
-  /** ConfigMap data by namespace/name (Spark driver confs). */
-  readonly configMaps = new Map<string, Record<string, string>>();
-  /** Spark Operator SparkApplication objects by namespace/name (zero-configuration sizing). */
-  readonly sparkApplications = new Map<string, unknown>();
+  private readonly confMaps = new Map<string, Readonly<Record<string, string>>>();
+  private readonly sparkApps = new Map<string, unknown>();
   /** Spark driver pods by namespace/name (any phase). */
   readonly drivers = new Set<string>();
 
@@ -64,26 +62,6 @@ export class ClusterState {
   readonly compactionCandidates = new Set<string>();
   /** Bumped on every change; lets callers cache derived views. */
   version = 0;
-
-  // ---- Spark conf ConfigMaps and SparkApplications (sizing inputs) ----------------------------
-
-  setConfigMap(key: string, data: Record<string, string>): void {
-    this.configMaps.set(key, data);
-    this.version++;
-  }
-
-  deleteConfigMap(key: string): void {
-    if (this.configMaps.delete(key)) this.version++;
-  }
-
-  setSparkApplication(key: string, app: unknown): void {
-    this.sparkApplications.set(key, app);
-    this.version++;
-  }
-
-  deleteSparkApplication(key: string): void {
-    if (this.sparkApplications.delete(key)) this.version++;
-  }
 
   // ---- nodes --------------------------------------------------------------------------------
 
@@ -187,6 +165,45 @@ export class ClusterState {
       }
     }
     return found;
+  }
+
+  // ---- Spark confs: ConfigMaps and SparkApplications -----------------------------------------
+  // Both size applications (context.ts shape), so a change is a state change: the version moves, and views cached
+  // per version (queue verdicts, capacity) are not reused across it.
+
+  /** ConfigMap data by namespace/name (Spark driver confs). Written through putConfigMap / removeConfigMap. */
+  get configMaps(): ReadonlyMap<string, Readonly<Record<string, string>>> {
+    return this.confMaps;
+  }
+
+  /**
+   * Spark Operator SparkApplication objects by namespace/name (zero-configuration sizing). Written through
+   * putSparkApplication / removeSparkApplication.
+   */
+  get sparkApplications(): ReadonlyMap<string, unknown> {
+    return this.sparkApps;
+  }
+
+  /** A Spark conf ConfigMap's data; an unchanged copy (an informer resync) changes nothing. */
+  putConfigMap(namespace: string, name: string, data: Readonly<Record<string, string>>): void {
+    const key = podKey(namespace, name);
+    const old = this.confMaps.get(key);
+    if (old && sameData(old, data)) return;
+    this.confMaps.set(key, { ...data });
+    this.version++;
+  }
+
+  removeConfigMap(namespace: string, name: string): void {
+    if (this.confMaps.delete(podKey(namespace, name))) this.version++;
+  }
+
+  putSparkApplication(namespace: string, name: string, app: unknown): void {
+    this.sparkApps.set(podKey(namespace, name), app);
+    this.version++;
+  }
+
+  removeSparkApplication(namespace: string, name: string): void {
+    if (this.sparkApps.delete(podKey(namespace, name))) this.version++;
   }
 
   // ---- reservations -------------------------------------------------------------------------
@@ -411,6 +428,12 @@ export class ClusterState {
       else subInto(u, s.resources);
     }
   }
+}
+
+function sameData(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
 function usageByNode(r: Reservation | undefined): Map<string, Resources> {

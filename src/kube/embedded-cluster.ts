@@ -57,6 +57,12 @@ function byKey<T>(list: unknown, where: string, value: (o: Obj) => T): Map<strin
   return out;
 }
 
+/** The namespace and name of a namespace/name key (namespaces hold no "/"). */
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf("/");
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
 function stringData(data: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries((data as Obj) ?? {})) out[k] = String(v);
@@ -107,8 +113,8 @@ export class EmbeddedCluster implements ClusterBackend {
   async start(): Promise<void> {
     for (const n of this.spec.nodes) this.engine.state.upsertNode(n);
     for (const p of this.spec.pods) this.engine.state.upsertPod(p);
-    for (const [k, v] of this.spec.configMaps) this.engine.state.setConfigMap(k, v);
-    for (const [k, v] of this.spec.sparkApplications) this.engine.state.setSparkApplication(k, v);
+    for (const [k, v] of this.spec.configMaps) this.engine.state.putConfigMap(...splitKey(k), v);
+    for (const [k, v] of this.spec.sparkApplications) this.engine.state.putSparkApplication(...splitKey(k), v);
     this.log.info({ nodes: this.spec.nodes.length, pods: this.spec.pods.length }, "embedded cluster loaded");
   }
 

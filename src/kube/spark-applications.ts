@@ -5,7 +5,6 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { podKey } from "../engine/model.js";
 import { sparkApplicationSizing } from "../engine/spark-conf.js";
 import type { ClusterState } from "../engine/state.js";
 import { type ListPage, ResilientInformer, type Serializer } from "./informers.js";
@@ -16,6 +15,12 @@ export const SPARK_APP_VERSION = "v1beta2";
 export const SPARK_APP_PLURAL = "sparkapplications";
 export const SPARK_APP_CRD = `${SPARK_APP_PLURAL}.${SPARK_APP_GROUP}`;
 
+interface SizedApp {
+  namespace: string;
+  name: string;
+  sizing: unknown;
+}
+
 export interface SparkApplicationWatcherOptions {
   kc: k8s.KubeConfig;
   state: ClusterState;
@@ -25,7 +30,7 @@ export interface SparkApplicationWatcherOptions {
 }
 
 export class SparkApplicationWatcher {
-  private informer: ResilientInformer<{ key: string; sizing: unknown }> | undefined;
+  private informer: ResilientInformer<SizedApp> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: Logger;
@@ -73,18 +78,20 @@ export class SparkApplicationWatcher {
   private startInformer(): void {
     const { kc, state, serialize } = this.opts;
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const key = (o: k8s.KubernetesObject) => podKey(o.metadata?.namespace ?? "default", o.metadata?.name ?? "");
-    // Only the sizing fields are kept (sparkApplicationSizing), keyed namespace/name.
-    this.informer = new ResilientInformer<{ key: string; sizing: unknown }>({
+    // Only the sizing fields are kept (sparkApplicationSizing).
+    this.informer = new ResilientInformer<SizedApp>({
       name: "sparkapplications",
       kc,
       path: `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`,
       list: (o) =>
         custom.listClusterCustomObject({ group: SPARK_APP_GROUP, version: SPARK_APP_VERSION, plural: SPARK_APP_PLURAL, ...o }) as Promise<ListPage>,
-      decode: (o) => ({ key: key(o as k8s.KubernetesObject), sizing: sparkApplicationSizing(o) }),
+      decode: (o) => {
+        const meta = (o as k8s.KubernetesObject).metadata;
+        return { namespace: meta?.namespace ?? "default", name: meta?.name ?? "", sizing: sparkApplicationSizing(o) };
+      },
       handlers: {
-        upsert: (a) => state.setSparkApplication(a.key, a.sizing),
-        remove: (a) => state.deleteSparkApplication(a.key),
+        upsert: (a) => state.putSparkApplication(a.namespace, a.name, a.sizing),
+        remove: (a) => state.removeSparkApplication(a.namespace, a.name),
       },
       serialize,
       log: this.log,

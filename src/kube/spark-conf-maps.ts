@@ -87,7 +87,7 @@ export class SparkConfMaps {
       const other = state.pods.get(driverKey);
       if (other && other.uid !== pod.uid && needsConfMap(other, this.opts.schedulerName) && podKey(other.namespace, other.sparkConfMap!) === key) return;
     }
-    state.deleteConfigMap(key);
+    state.removeConfigMap(pod.namespace, pod.sparkConfMap);
     const want = this.wanted.get(key);
     if (want) clearTimeout(want.timer);
     this.wanted.delete(key);
@@ -131,7 +131,7 @@ export class SparkConfMaps {
       await this.opts.serialize(async () => {
         if (this.wanted.get(key) !== want) return;
         this.wanted.delete(key);
-        this.opts.state.setConfigMap(key, kept);
+        this.opts.state.putConfigMap(want.namespace, want.name, kept);
       });
     } catch (e) {
       if (this.stopped || this.wanted.get(key) !== want) return;

@@ -1,7 +1,8 @@
 // Unschedulable-pod marking (reference §9): every interval, each pending spark-scheduler driver older than the
 // timeout gets the pod condition PodExceedsClusterCapacity, True when its application could not fit even on an
-// empty cluster, False otherwise. The condition is written through the pods/status subresource, only when its
-// status changes (lastTransitionTime moves only then).
+// empty cluster, False otherwise; with False the message says what it waits for (capacity held by other work, an
+// earlier driver that blocks it, or only kube-scheduler's retry). The condition is written through the pods/status
+// subresource, only when its status or message changes (lastTransitionTime moves only with the status).
 //
 // Deviations from the reference: an error on one pod (bad annotations, an API error) is logged and the scan goes
 // on with the next pod (the reference aborted the scan, §14.2 item 10); the condition carries a reason and a
@@ -14,7 +15,9 @@ import { exceedsClusterCapacity } from "../engine/cluster-capacity.js";
 import type { Engine } from "../engine/engine.js";
 import type { PodInfo } from "../engine/model.js";
 import { add, formatResources, scale } from "../engine/resources.js";
-import { ROLE_LABEL } from "../engine/spark-pods.js";
+import { allQueues, walkQueue } from "../engine/explain.js";
+import { podKey } from "../engine/model.js";
+import { ROLE_LABEL, classifyPod } from "../engine/spark-pods.js";
 
 export const EXCEEDS_CAPACITY_CONDITION = "PodExceedsClusterCapacity";
 
@@ -109,6 +112,12 @@ export class UnschedulableMarker {
       }
     }
     candidates.sort((a, b) => a.createdAtMs - b.createdAtMs || (a.name < b.name ? -1 : 1));
+    let waits = new Map<string, string>();
+    try {
+      waits = this.waits(candidates, nowMs);
+    } catch (e) {
+      this.log.error({ err: e }, "queue walk for the condition messages failed; continuing with the default message");
+    }
     const verdicts: Verdict[] = [];
     for (const pod of candidates) {
       const fields = { podNamespace: pod.namespace, podName: pod.name };
@@ -119,7 +128,7 @@ export class UnschedulableMarker {
           continue;
         }
         const exceeds = exceedsClusterCapacity(ctx, pod, shape.value);
-        verdicts.push({ pod, exceeds, message: describe(shape.value, exceeds) });
+        verdicts.push({ pod, exceeds, message: describe(shape.value, exceeds, waits.get(podKey(pod.namespace, pod.name))) });
       } catch (e) {
         this.log.error({ ...fields, err: e }, "cluster capacity check failed; continuing with the next pod");
       }
@@ -127,7 +136,37 @@ export class UnschedulableMarker {
     return verdicts;
   }
 
-  /** Sets the condition on the live pod when its status differs; a pod that is gone or bound is left alone. */
+  /**
+   * What each candidate driver waits for now, by namespace/name: one FIFO walk per instance group (as a decision
+   * would see the queue), not one per driver.
+   */
+  private waits(candidates: readonly PodInfo[], nowMs: number): Map<string, string> {
+    const { state, ctx } = this.engine;
+    const out = new Map<string, string>();
+    const groups = new Set<string>();
+    for (const pod of candidates) {
+      const id = classifyPod(pod);
+      if (id.ok && state.getReservation(pod.namespace, id.value.appId)) {
+        out.set(podKey(pod.namespace, pod.name), "it is admitted and waits for kube-scheduler to bind the driver");
+      } else groups.add(ctx.instanceGroup(pod));
+    }
+    if (groups.size === 0) return out;
+    const queues = allQueues(ctx);
+    for (const group of [...groups].sort()) {
+      const queue = queues.get(group);
+      if (!queue) continue;
+      for (const v of walkQueue(ctx, group, queue, nowMs, undefined, () => false)) {
+        const key = podKey(v.driver.pod.namespace, v.driver.pod.name);
+        const b = v.blockedBy?.pod;
+        if (b) out.set(key, `it waits behind the earlier driver ${b.namespace}/${b.name}, which does not fit`);
+        else if (v.entry.fits) out.set(key, "it fits the free capacity now and waits for kube-scheduler to retry the driver");
+        else out.set(key, "it is waiting for capacity held by other work");
+      }
+    }
+    return out;
+  }
+
+  /** Sets the condition on the live pod when its status or message differs; a pod that is gone or bound is left alone. */
   private async mark(v: Verdict): Promise<void> {
     const { namespace, name } = v.pod;
     const status = v.exceeds ? "True" : "False";
@@ -143,13 +182,15 @@ export class UnschedulableMarker {
       if (live.spec?.nodeName || live.metadata?.deletionTimestamp || replaced) return;
       const conditions = live.status?.conditions ?? [];
       const current = conditions.find((c) => c.type === EXCEEDS_CAPACITY_CONDITION);
-      if (current?.status === status) return;
+      // The message says what the driver waits for, which changes while the status stays: it is kept current,
+      // and lastTransitionTime moves only with the status.
+      if (current?.status === status && current.message === v.message) return;
       const condition: k8s.V1PodCondition = {
         type: EXCEEDS_CAPACITY_CONDITION,
         status,
         reason: v.exceeds ? "ExceedsClusterCapacity" : "FitsClusterCapacity",
         message: v.message,
-        lastTransitionTime: new Date(this.clock()),
+        lastTransitionTime: current?.status === status && current.lastTransitionTime ? current.lastTransitionTime : new Date(this.clock()),
       };
       live.status = { ...live.status, conditions: [...conditions.filter((c) => c !== current), condition] };
       try {
@@ -165,12 +206,12 @@ export class UnschedulableMarker {
   }
 }
 
-function describe(shape: AppShape, exceeds: boolean): string {
+/** `wait`: what a driver that fits an empty cluster waits for now (default: capacity held by other work). */
+function describe(shape: AppShape, exceeds: boolean, wait = "it is waiting for capacity held by other work"): string {
   const total = add(shape.driver, scale(shape.executor, shape.minExecutors));
   const app = `the driver and ${shape.minExecutors} executor(s) (${formatResources(total)} in all)`;
   return exceeds
     ? `${app} do not fit on the nodes this driver may use even with no Spark application running; ` +
         "the application cannot be scheduled unless the cluster grows"
-    : `${app} fit on the nodes this driver may use when no Spark application is running; ` +
-        "it is waiting for capacity held by other work";
+    : `${app} fit on the nodes this driver may use when no Spark application is running; ${wait}`;
 }

@@ -10,7 +10,7 @@
 import type { ServerResponse } from "node:http";
 import { Code } from "@connectrpc/connect";
 import type { Decision } from "../engine/decision.js";
-import { isSuccess } from "../engine/decision.js";
+import { isSuccess, nodeReason } from "../engine/decision.js";
 import type { Scheduler } from "../pipeline/scheduler.js";
 import { type ErrorReason, RequestError, jsonError } from "./errors.js";
 import type { FallbackHandler } from "./listen.js";
@@ -122,7 +122,8 @@ export function filterResult(args: ExtenderArgs, d: Decision): Obj {
     }
     return { Nodes: null, NodeNames: [d.node], FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "" };
   }
-  const reason = d.reason ?? d.outcome;
+  // A short reason per node; the full one is reported once (events, queue RPCs): see nodeReason.
+  const reason = nodeReason(d);
   // Preemption cannot help a pod that is not a Spark pod or whose configuration is invalid.
   const unresolvable = d.outcome === "failure-non-spark-pod" || d.outcome === "failure-invalid";
   const failed: Record<string, string> = {};

@@ -10,7 +10,7 @@ import {
   SparkSchedulerService,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { type AppShape, DEFAULT_MAX_EXECUTORS_PER_APP } from "../engine/app-shape.js";
-import { isSuccess } from "../engine/decision.js";
+import { isSuccess, nodeReason } from "../engine/decision.js";
 import { type PodInfo, podFromObject } from "../engine/model.js";
 import { DRIVER_SLOT, type Reservation, executorSlots } from "../engine/reservation.js";
 import type { Scheduler } from "../pipeline/scheduler.js";
@@ -61,7 +61,10 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
       const d = await scheduler.filter(pod, checkNodeNames(req.nodeNames, "node_names"));
       const ok = isSuccess(d.outcome);
       const failedNodes: Record<string, string> = {};
-      if (!ok) for (const n of req.nodeNames) failedNodes[n] = d.reason ?? d.outcome;
+      if (!ok) {
+        const short = nodeReason(d); // the full reason is `reason`, once
+        for (const n of req.nodeNames) failedNodes[n] = short;
+      }
       return {
         $typeName: "sparkscheduler.v1.FilterResponse",
         nodeName: ok ? d.node! : "",

@@ -171,7 +171,7 @@ describe.each(["connect", "grpc", "grpcweb"])("over %s", (protocol) => {
     expect(nowhere.code).toBe(0);
     expect(field(nowhere.out, "Fits")).toBe("no");
     expect(field(nowhere.out, "Executors")).toBe("none");
-    expect(field(nowhere.out, "Reason")).toMatch(/no offered node is eligible/);
+    expect(field(nowhere.out, "Reason")).toMatch(/no node is eligible for the driver/); // nothing was offered
 
     const pod = await run("simulate", "--pod", request("driver-too-big"));
     expect(field(pod.out, "Fits")).toBe("no");

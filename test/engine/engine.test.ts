@@ -286,6 +286,19 @@ describe("queue position", () => {
     expect(q.value.fitsNow).toBe(true);
   });
 
+  it("does not claim an offer it never saw: the filter counts the offered nodes, the report the eligible ones", () => {
+    const h = new Harness(["n1", "n2", "n3", "n4", "n5", "n6"].map((n) => node(n)));
+    const d = driverPod("wide", { createdAtMs: 0, count: 60 }); // 61 cpu on 48
+    h.add(d);
+    const refused = h.engine.filter(d, ["n1", "n2", "n3", "n4", "n5"], h.now); // kube-scheduler dropped n6
+    expect(refused.outcome).toBe("failure-fit");
+    expect(refused.reason).toMatch(/6 eligible nodes have .* free in total \(5 offered for the driver\)$/);
+    const q = h.engine.queuePosition("namespace", d.name, h.now);
+    if (!q.ok) throw new Error(q.error);
+    expect(q.value.reason).toMatch(/6 eligible nodes have .* free in total$/);
+    expect(q.value.reason).not.toContain("offered");
+  });
+
   it("says admitted / scheduled, and refuses unknown pods and executors", () => {
     const h = new Harness([node("n1")]);
     const d = driverPod("app", { count: 1 });

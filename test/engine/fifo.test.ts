@@ -4,7 +4,9 @@
 import { describe, expect, it } from "vitest";
 import type { AppShape } from "../../src/engine/app-shape.js";
 import { driverQueue, fitEarlierDrivers, queueOrder } from "../../src/engine/fifo.js";
-import { Harness, driverPod, node } from "./harness.js";
+import { explainPod, queueVerdicts } from "../../src/engine/explain.js";
+import { Engine } from "../../src/engine/engine.js";
+import { Harness, IG, NS, driverPod, harnessConfig, node } from "./harness.js";
 
 const MIN = 60_000;
 
@@ -160,5 +162,103 @@ describe("FIFO walk cost", () => {
     const young = fitEarlierDrivers(queue, shapeOf, neverFits, new Map(), Infinity, 0);
     expect(young.blockedBy).toBeUndefined();
     expect(packed).toEqual(["1000x100", "500x200"]);
+  });
+});
+
+describe("one FIFO walk", () => {
+  it("behind a blocker nothing is admitted, so nothing consumes: filter, GetQueuePosition, explain and ListQueues agree", () => {
+    // n1: 8 cpu. big (10 cpu) never fits and blocks; mid (6 cpu) fits but waits behind big; mine (6 cpu) fits
+    // the free capacity, since mid is not admitted either. Before, the reports packed mid into the capacity and
+    // said mine does not fit, while the filter (rightly) withdrew mine's Demand as a driver that fits itself.
+    const h = new Harness([node("n1")]);
+    h.add(driverPod("big", { createdAtMs: 0, driverGpu: "0", count: 9 }));
+    h.add(driverPod("mid", { createdAtMs: MIN, driverGpu: "0", count: 5 }));
+    const mine = driverPod("mine", { createdAtMs: 2 * MIN, driverGpu: "0", count: 5 });
+    h.add(mine);
+    h.now = 10 * MIN;
+
+    const d = h.engine.filter(mine, ["n1"], h.now);
+    expect(d.outcome).toBe("failure-earlier-driver");
+    expect(d.demand).toMatchObject({ op: "delete" }); // fits itself: held only by the queue
+
+    const q = h.engine.queuePosition(NS, mine.name, h.now);
+    if (!q.ok) throw new Error(q.error);
+    expect(q.value.fitsNow).toBe(true);
+    expect(q.value.ahead.map((e) => [e.podName, e.fits])).toEqual([
+      ["big-spark-driver", false],
+      ["mid-spark-driver", true],
+    ]);
+
+    const x = explainPod(h.engine.ctx, NS, mine.name, h.now);
+    if (!x.ok) throw new Error(x.error);
+    expect(x.value.outcome).toBe("failure-earlier-driver");
+    expect(x.value.shortfall!.fits).toBe(true);
+
+    const listed = queueVerdicts(h.engine.ctx, h.now).get(IG)!;
+    expect(listed.map((v) => [v.entry.podName, v.entry.fits, v.blocking])).toEqual([
+      ["big-spark-driver", false, true],
+      ["mid-spark-driver", true, false],
+      ["mine-spark-driver", true, false],
+    ]);
+  });
+
+  it("compares shapes for dominance only among drivers packed onto the same nodes", () => {
+    // Same instance group, different node pools: a larger app on the larger pool fits although a smaller one
+    // failed on the smaller pool. Before, the queue listing took it as dominated and said it does not fit.
+    const h = new Harness([node("a1", { labels: { pool: "a" } }), node("b1", { cpu: "16", labels: { pool: "b" } })]);
+    const inPool = (app: string, pool: string, created: number, count: number) => ({
+      ...driverPod(app, { createdAtMs: created, driverGpu: "0", count }),
+      nodeSelector: { pool },
+    });
+    h.add(inPool("small-a", "a", 0, 9)); // 10 cpu on an 8-cpu pool
+    h.add(inPool("large-b", "b", MIN, 10)); // 11 cpu on a 16-cpu pool
+    h.now = 10 * MIN;
+    const listed = queueVerdicts(h.engine.ctx, h.now).get(IG)!;
+    expect(listed.map((v) => [v.entry.podName, v.entry.fits])).toEqual([
+      ["small-a-spark-driver", false],
+      ["large-b-spark-driver", true],
+    ]);
+  });
+});
+
+describe("one walk per state version", () => {
+  // 30 queued drivers that never fit n1 (8 cpu), of shapes none of which dominates another (more cpu per
+  // executor, fewer executors), younger than the 1h enforce-after age so none blocks: every call walks the queue.
+  function setup() {
+    let packs = 0;
+    const config = harnessConfig({ "fifo-config": { "default-enforce-after-pod-age": "1h" } });
+    const inner = config.binpack;
+    const engine = new Engine({ ...config, binpack: { ...inner, pack: (...a: Parameters<typeof inner.pack>) => (packs++, inner.pack(...a)) } });
+    engine.state.upsertNode(node("n1", { gpu: "0" }));
+    const queue = Array.from({ length: 30 }, (_, i) =>
+      driverPod(`q${String(i).padStart(2, "0")}`, { createdAtMs: i * 1000, driverGpu: "0", executorCpu: String(i + 1), count: 30 - i }),
+    );
+    for (const p of queue) engine.state.upsertPod(p);
+    return { engine, queue, packs: () => packs };
+  }
+
+  it("kube-scheduler retrying the queue in order at one state version packs each driver about once, not once per driver behind it", () => {
+    const { engine, queue, packs } = setup();
+    const now = 60_000;
+    for (const p of queue) expect(engine.filter(p, ["n1"], now).outcome).toBe("failure-fit");
+    // Re-walking the queue for every call packs 1 + 2 + … + 30 = 465 times; one continued walk about 2 per driver.
+    expect(packs()).toBeLessThanOrEqual(2 * queue.length);
+    // GetQueuePosition at the same version reuses the walk too.
+    const before = packs();
+    const q = engine.queuePosition(NS, queue[29].name, now);
+    expect(q.ok && q.value.ahead.length).toBe(29);
+    expect(packs() - before).toBeLessThanOrEqual(2); // its own pack, and the no-fit reason's
+  });
+
+  it("is not reused once a driver ahead becomes old enough to block, nor after the state changes", () => {
+    const { engine, queue } = setup();
+    expect(engine.filter(queue[29], ["n1"], 60_000).outcome).toBe("failure-fit");
+    // Same state version, two hours later: q00 is past the enforce-after age and blocks.
+    const later = engine.filter(queue[29], ["n1"], 2 * 3_600_000);
+    expect(later.outcome).toBe("failure-earlier-driver");
+    expect(later.blockedBy).toBe(`${NS}/q00-spark-driver`);
+    // A bigger node: the walk is redone, q00 fits and is admitted.
+    engine.state.upsertNode(node("n2", { cpu: "64", gpu: "0" }));
+    expect(engine.filter(queue[0], ["n1", "n2"], 2 * 3_600_000).outcome).toBe("success");
   });
 });

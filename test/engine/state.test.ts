@@ -104,3 +104,39 @@ describe("ClusterState incremental overhead", () => {
     expect([...state.compactionCandidates]).toEqual(["ns/app"]);
   });
 });
+
+describe("state version", () => {
+  // Views cached per version (queue snapshots of WatchQueue / ListQueues, capacity) must not outlive a change of
+  // what sizes an application: its Spark conf ConfigMap or its SparkApplication.
+  it("moves when a Spark conf ConfigMap or a SparkApplication changes, and only then", () => {
+    const state = new ClusterState();
+    let v = state.version;
+    const moved = () => {
+      const m = state.version !== v;
+      v = state.version;
+      return m;
+    };
+    state.putConfigMap("spark", "conf", { "spark.properties": "spark.executor.instances=2" });
+    expect(moved()).toBe(true);
+    expect(state.configMaps.get("spark/conf")).toEqual({ "spark.properties": "spark.executor.instances=2" });
+    state.putConfigMap("spark", "conf", { "spark.properties": "spark.executor.instances=2" }); // a resync
+    expect(moved()).toBe(false);
+    state.putConfigMap("spark", "conf", { "spark.properties": "spark.executor.instances=3" });
+    expect(moved()).toBe(true);
+    state.putConfigMap("spark", "conf", { "spark.properties": "spark.executor.instances=3", other: "x" });
+    expect(moved()).toBe(true);
+    state.removeConfigMap("spark", "conf");
+    expect(moved()).toBe(true);
+    expect(state.configMaps.size).toBe(0);
+    state.removeConfigMap("spark", "conf"); // not there: nothing changes
+    expect(moved()).toBe(false);
+
+    state.putSparkApplication("spark", "pi", { spec: {} });
+    expect(moved()).toBe(true);
+    expect(state.sparkApplications.has("spark/pi")).toBe(true);
+    state.removeSparkApplication("spark", "pi");
+    expect(moved()).toBe(true);
+    state.removeSparkApplication("spark", "pi");
+    expect(moved()).toBe(false);
+  });
+});

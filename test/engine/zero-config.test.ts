@@ -36,7 +36,7 @@ describe("zero-configuration drivers", () => {
     expect(waiting.outcome).toBe("failure-invalid");
     expect(waiting.reason).toBe("waiting for Spark conf ConfigMap spark/spark-drv-abc-conf-map to appear");
 
-    h.state.configMaps.set("spark/spark-drv-abc-conf-map", { "spark.properties": PROPS });
+    h.state.putConfigMap("spark", "spark-drv-abc-conf-map", { "spark.properties": PROPS });
     const admitted = h.schedule(driver, ["n1", "n2"]);
     expect(admitted.outcome).toBe("success");
     const r = h.state.getReservation("spark", "spark-etl")!;
@@ -58,7 +58,7 @@ describe("zero-configuration drivers", () => {
 
   it("use the Spark Operator SparkApplication when the driver belongs to one", () => {
     const h = new Harness([node("n1", { cpu: "16", memory: "64Gi" })]);
-    h.state.sparkApplications.set("spark/pi", {
+    h.state.putSparkApplication("spark", "pi", {
       apiVersion: "sparkoperator.k8s.io/v1beta2",
       kind: "SparkApplication",
       metadata: { name: "pi", namespace: "spark" },
@@ -73,7 +73,7 @@ describe("zero-configuration drivers", () => {
 
   it("annotations still override the Spark conf", () => {
     const h = new Harness([node("n1", { cpu: "16", memory: "64Gi" })]);
-    h.state.configMaps.set("spark/cm", { "spark.properties": PROPS });
+    h.state.putConfigMap("spark", "cm", { "spark.properties": PROPS });
     const d = { ...plainDriver("ann", { confMap: "cm" }) };
     d.annotations = { "spark-driver-cpu": "1", "spark-driver-mem": "1Gi", "spark-executor-cpu": "1", "spark-executor-mem": "1Gi", "spark-executor-count": "1" };
     expect(h.schedule(d, ["n1"]).outcome).toBe("success");

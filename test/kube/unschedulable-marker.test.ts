@@ -216,4 +216,40 @@ describe("UnschedulableMarker", () => {
     await vi.waitFor(() => expect(capacityCondition("huge")?.status).toBe("True"), { timeout: 3000, interval: 10 });
     m.stop();
   });
+
+  it("says what a driver that fits an empty cluster waits for, and keeps the message current", async () => {
+    driver("small");
+    const m = marker();
+    await m.runOnce();
+    const first = capacityCondition("small")!;
+    expect(first).toMatchObject({ status: "False", reason: "FitsClusterCapacity" });
+    expect(first.message).toMatch(/it fits the free capacity now and waits for kube-scheduler to retry the driver$/);
+    expect(first.message).not.toContain("held by other work");
+
+    // Spark pods outside any reservation fill both nodes: free capacity is gone, an empty cluster still fits it.
+    for (const n of ["node1", "node2"]) {
+      engine.state.upsertPod(
+        podFromObject({
+          metadata: { name: `hog-${n}`, namespace: "other", uid: `hog-${n}` },
+          spec: { schedulerName: "spark-scheduler", nodeName: n, containers: [{ name: "c", resources: { requests: { cpu: "8", memory: "8Gi" } } }] },
+          status: { phase: "Running" },
+        }),
+      );
+    }
+    now += MINUTE;
+    await m.runOnce();
+    const second = capacityCondition("small")!;
+    expect(second).toMatchObject({ status: "False", reason: "FitsClusterCapacity" });
+    expect(second.message).toMatch(/it is waiting for capacity held by other work$/);
+    expect(second.lastTransitionTime).toBe(first.lastTransitionTime); // the status did not change
+    expect(statusWrites()).toHaveLength(2);
+  });
+
+  it("names the earlier driver that blocks a driver that fits", async () => {
+    driver("huge", { executors: 20, ageMs: 3 * TIMEOUT });
+    driver("small");
+    await marker().runOnce();
+    expect(capacityCondition("huge")?.status).toBe("True");
+    expect(capacityCondition("small")!.message).toMatch(/it waits behind the earlier driver spark\/huge, which does not fit$/);
+  });
 });

@@ -1,6 +1,9 @@
 // The kube-scheduler extender route over real HTTP, with kube-scheduler-shaped ExtenderArgs bodies.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { NODE_REASON_MAX } from "../../src/engine/decision.js";
+import { filterResult } from "../../src/server/extender-route.js";
+import { Harness, driverPod, node } from "../engine/harness.js";
 import { type TestApp, example, postJson, startTestApp } from "./app-harness.js";
 
 let t: TestApp;
@@ -33,8 +36,9 @@ describe("POST /predicates (nodeCacheCapable: true)", () => {
     expect(big.status).toBe(200);
     expect(big.json.NodeNames).toEqual([]);
     expect(Object.keys(big.json.FailedNodes).sort()).toEqual(NODES);
+    // A short reason per node; the full one ("the driver and 40 executors need cpu=164…") is reported once.
     for (const reason of Object.values(big.json.FailedNodes)) {
-      expect(reason).toMatch(/application does not fit to the cluster: the driver and 40 executors need cpu=164/);
+      expect(reason).toBe("Spark application does not fit (details in the pod's events)");
     }
     expect(t.cluster.demands.at(-1)).toMatchObject({ op: "create", podName: "too-big-driver" });
   });
@@ -157,5 +161,26 @@ describe("operational endpoints", () => {
     expect(text).toMatch(/spark_scheduler_reserved\{resource="cpu"\} 36/); // etl: driver 4 + 8 × 4 cores
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe("FailedNodes at cluster scale", () => {
+  it("a driver refused on 5,000 nodes gets a short reason per node, the full one stays in the decision", () => {
+    const names = Array.from({ length: 5000 }, (_, i) => `node-${String(i).padStart(4, "0")}`);
+    const h = new Harness(names.map((n) => node(n)));
+    // 6,000 executors of 8 cpu on 5,000 nodes of 8 cpu: it does not fit.
+    const d = h.engine.filter(driverPod("huge", { executorCpu: "8", count: 6000 }), names, h.now);
+    expect(d.outcome).toBe("failure-fit");
+    expect(d.reason!.length).toBeGreaterThan(NODE_REASON_MAX); // the full explanation, for the event and RPCs
+    expect(d.reason).toMatch(/the driver and 6000 executors need/);
+
+    const result = filterResult({ pod: {}, nodeNames: names }, d);
+    const failed = result.FailedNodes as Record<string, string>;
+    expect(Object.keys(failed)).toHaveLength(5000);
+    expect(new Set(Object.values(failed))).toEqual(new Set(["Spark application does not fit (details in the pod's events)"]));
+    // Each entry is "name":"reason", — bounded by the name and NODE_REASON_MAX, whatever the full reason's length.
+    const bytes = Buffer.byteLength(JSON.stringify(result));
+    expect(bytes).toBeLessThan(5000 * (names[0].length + NODE_REASON_MAX + 6) + 1000);
+    expect(bytes).toBeLessThan(600_000);
   });
 });

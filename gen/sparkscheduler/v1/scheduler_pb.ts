@@ -103,14 +103,15 @@ export type FilterResponse = Message<"sparkscheduler.v1.FilterResponse"> & {
   outcome: Outcome;
 
   /**
-   * Human-readable reason on failure (also used as the message for every offered node).
+   * Human-readable reason on failure, in full.
    *
    * @generated from field: string reason = 3;
    */
   reason: string;
 
   /**
-   * Offered nodes that were rejected, with the reason for each (empty on success).
+   * Offered nodes that were rejected, with the reason for each (empty on success): `reason` when it is at most
+   * 100 characters, else a short one for the outcome (as the extender's FailedNodes).
    *
    * @generated from field: map<string, string> failed_nodes = 4;
    */
