@@ -34,7 +34,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 export const USAGE = `spark-scheduler admin CLI: reservations, FIFO queues and what-if placement, through the
-SparkSchedulerService API (Connect, gRPC or gRPC-Web).
+SparkSchedulerService API (Connect, gRPC or gRPC-Web); filter calls ExtenderService.
 
 Usage: ${PROGRAM} <command> [flags]
 
@@ -186,7 +186,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     const g = globals(values, io.env);
     open = openClient(g.server, g.protocol, g.timeoutMs);
     await cmd.run(
-      { client: open.client, output: g.output, now: io.now?.() ?? Date.now(), cwd: io.cwd ?? process.cwd(), write: io.stdout },
+      { client: open.client, extender: open.extender, output: g.output, now: io.now?.() ?? Date.now(), cwd: io.cwd ?? process.cwd(), write: io.stdout },
       values,
       positionals,
     );

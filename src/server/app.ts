@@ -4,7 +4,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import type { Scheduler } from "../pipeline/scheduler.js";
 import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
@@ -14,7 +14,7 @@ import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
 import { errorInterceptor } from "./errors.js";
 import { guardRequests } from "./request-guard.js";
-import { type ServiceOptions, createService } from "./service.js";
+import { type ServiceOptions, createExtenderService, createService } from "./service.js";
 import { validationInterceptor } from "./validation.js";
 import { handleWeb, isWebPath } from "./web-route.js";
 
@@ -55,8 +55,9 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   const routes = (router: ConnectRouter) => {
     router.service(SparkSchedulerService, createService(scheduler, opts.service));
+    router.service(ExtenderService, createExtenderService(scheduler));
     registerHealth(router, health);
-    registerReflection(router, [SparkSchedulerService, Health]);
+    registerReflection(router, [SparkSchedulerService, ExtenderService, Health]);
   };
 
   const filterPaths = new Set(["/predicates", `${opts.contextPath}/predicates`]);

@@ -1,7 +1,9 @@
 // Starts the whole service (engine, scheduler, every transport) on an embedded cluster, on a free port.
 
 import { readFileSync } from "node:fs";
+import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { pino } from "pino";
+import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { configFromObject } from "../../src/config.js";
 import type { DemandIntent, ReservationWrite } from "../../src/engine/decision.js";
 import { Engine } from "../../src/engine/engine.js";
@@ -79,4 +81,11 @@ export async function postJson(url: string, body: unknown): Promise<{ status: nu
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+/** Clients of both services on one transport: the admin RPCs and ExtenderService's Filter. */
+export type BothClients = Client<typeof SparkSchedulerService> & Client<typeof ExtenderService>;
+
+export function bothClients(transport: Transport): BothClients {
+  return { ...createClient(SparkSchedulerService, transport), ...createClient(ExtenderService, transport) };
 }

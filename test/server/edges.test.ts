@@ -2,13 +2,13 @@
 // timestamps, malformed pod fields, status codes and typed error details.
 
 import { create, toBinary } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { GetReservationRequestSchema, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { GetReservationRequestSchema } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { reservationFromObject } from "../../src/engine/reservation.js";
-import { type TestApp, example, postJson, startTestApp } from "./app-harness.js";
+import { type BothClients, type TestApp, bothClients, example, postJson, startTestApp } from "./app-harness.js";
 
 let t: TestApp;
 beforeEach(async () => {
@@ -18,12 +18,12 @@ afterEach(async () => {
   await t.close();
 });
 
-type Svc = Client<typeof SparkSchedulerService>;
+type Svc = BothClients;
 const clients: [string, () => Svc][] = [
-  ["connect", () => createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
-  ["connect binary", () => createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1", useBinaryFormat: true }))],
-  ["grpc", () => createClient(SparkSchedulerService, createGrpcTransport({ baseUrl: t.url }))],
-  ["grpc-web", () => createClient(SparkSchedulerService, createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
+  ["connect", () => bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
+  ["connect binary", () => bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1", useBinaryFormat: true }))],
+  ["grpc", () => bothClients(createGrpcTransport({ baseUrl: t.url }))],
+  ["grpc-web", () => bothClients(createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
 ];
 
 async function failure(p: Promise<unknown>): Promise<ConnectError> {
