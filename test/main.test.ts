@@ -128,6 +128,21 @@ describe("npm start", () => {
       expect((rr as any).spec.reservations.driver.node).toBe(res.json.NodeNames[0]);
       await eventually(() => server.list("events.events.k8s.io", "spark").some((e: any) => e.reason === "ApplicationAdmitted"), 5000, 50);
       expect(server.get(CRDS, "resourcereservations.sparkscheduler.palantir.com")).toBeDefined();
+      // The admin API's secure default in Kubernetes mode: a bearer token, reviewed by the API server.
+      const list = (headers: Record<string, string> = {}) =>
+        fetch(`${url}/sparkscheduler.v1.SparkSchedulerService/ListReservations`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: "{}",
+        });
+      expect((await list()).status).toBe(401);
+      server.access.tokens.set("alice-token", { username: "alice" });
+      expect((await list({ authorization: "Bearer alice-token" })).status).toBe(403);
+      server.access.grants.push({ user: "alice", verb: "list", group: "sparkscheduler.palantir.com", resource: "resourcereservations" });
+      server.access.tokens.set("alice-token-2", { username: "alice" });
+      const allowed = await list({ authorization: "Bearer alice-token-2" });
+      expect(allowed.status).toBe(200);
+      expect(((await allowed.json()) as any).reservations).toHaveLength(1);
       // Every component names itself once: no log line carries a key twice.
       const jsonLines = logs.filter((l) => l.startsWith("{"));
       expect(jsonLines.some((l) => l.includes('"component":"leader-election"'))).toBe(true);

@@ -3,7 +3,7 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
-import { type Client, type Transport, createClient } from "@connectrpc/connect";
+import { type Client, type Interceptor, type Transport, createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 
@@ -24,14 +24,23 @@ export interface OpenClient {
  * Connect and gRPC-Web go over HTTP/1.1 (the server also takes them on h2c, but HTTP/1.1 needs no
  * preface sniffing and works through any proxy); gRPC needs HTTP/2 (cleartext h2c for `http://`).
  */
-export function openClient(baseUrl: string, protocol: Protocol, timeoutMs?: number): OpenClient {
+export function openClient(baseUrl: string, protocol: Protocol, timeoutMs?: number, token?: string): OpenClient {
+  // With a bearer token, every call carries it (the server's access.rpc: kubernetes checks it with a TokenReview).
+  const interceptors: Interceptor[] = token
+    ? [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ]
+    : [];
   if (protocol === "grpc") {
     const sessionManager = new Http2SessionManager(baseUrl);
-    const transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: timeoutMs });
+    const transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: timeoutMs, interceptors });
     return { ...clients(transport), close: () => sessionManager.abort() };
   }
   const agent = new URL(baseUrl).protocol === "https:" ? new https.Agent() : new http.Agent();
-  const options = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent }, defaultTimeoutMs: timeoutMs };
+  const options = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent }, defaultTimeoutMs: timeoutMs, interceptors };
   const transport = protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
   return { ...clients(transport), close: () => agent.destroy() };
 }

@@ -63,6 +63,8 @@ export const GLOBAL_FLAGS_HELP = `Global flags:
   --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483)
   --protocol connect|grpc|grpcweb  Wire protocol (default: connect)
   --timeout MS                     Deadline for the call in milliseconds (default: none)
+  --token TOKEN                    Bearer token for a server with access.rpc: kubernetes, e.g.
+                                   $(kubectl create token NAME) (default: $SPARK_SCHEDULER_TOKEN)
   -o, --output table|json|yaml     Human-readable output (default) or the RPC response as canonical
                                    protobuf JSON (int64 as strings, enums by name, defaults included),
                                    or the same as YAML

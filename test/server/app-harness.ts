@@ -11,6 +11,7 @@ import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-clust
 import { Scheduler } from "../../src/pipeline/scheduler.js";
 import { type RunningApp, startApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
+import type { AccessOptions } from "../../src/server/access.js";
 import type { ServiceOptions } from "../../src/server/service.js";
 
 /** An embedded cluster whose writes can be made to fail and whose readiness can be switched off. */
@@ -46,7 +47,7 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  opts: { config?: Record<string, unknown>; clusterYaml?: string; service?: ServiceOptions } = {},
+  opts: { config?: Record<string, unknown>; clusterYaml?: string; service?: ServiceOptions; access?: AccessOptions; host?: string } = {},
 ): Promise<TestApp> {
   const config = configFromObject({ "max-body-bytes": 65536, ...opts.config });
   const log = pino({ level: "silent" });
@@ -60,11 +61,12 @@ export async function startTestApp(
     scheduler,
     metrics,
     log,
-    host: "127.0.0.1",
+    host: opts.host ?? "127.0.0.1",
     port: 0,
     contextPath: config.contextPath,
     maxBodyBytes: config.maxBodyBytes,
     service: opts.service,
+    access: opts.access,
   });
   return { app, url: app.server.url, engine, cluster, close: () => app.close() };
 }
