@@ -17,6 +17,7 @@ import type { Decision } from "./engine/decision.js";
 import type { PodInfo } from "./engine/model.js";
 import { startApp } from "./server/app.js";
 import { Metrics } from "./server/metrics.js";
+import { TlsReloader } from "./server/tls-reload.js";
 import type { AccessOptions } from "./server/access.js";
 import { KubeAccessReviewer } from "./kube/access-review.js";
 
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
   const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
   metrics.observeBackend(backend);
   metrics.startConsistencyChecks((fn) => scheduler.read(fn), log.child({ component: "consistency" }));
+  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
   const app = await startApp({
     scheduler,
     metrics,
@@ -147,9 +149,12 @@ async function main(): Promise<void> {
     port: config.port,
     contextPath: config.contextPath,
     maxBodyBytes: config.maxBodyBytes,
-    tls: config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+    tls,
     access,
   });
+  // Rotated certificates (cert-manager) are picked up without a restart.
+  const tlsReloader = config.tls && new TlsReloader({ ...config.tls, initial: tls, apply: (c) => app.server.setCredentials(c), log });
+  tlsReloader?.start();
   // The server is up first so /readyz and health report progress while the state is rebuilt.
   await backend.start();
   await startExtras();
@@ -174,6 +179,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     clearInterval(healthTimer);
+    tlsReloader?.stop();
     metrics.close();
     await app.close();
     await stopExtras();
