@@ -2,7 +2,7 @@
 
 import { readFileSync } from "node:fs";
 import { type Client, type Transport, createClient } from "@connectrpc/connect";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { configFromObject } from "../../src/config.js";
 import type { DemandIntent, ReservationWrite } from "../../src/engine/decision.js";
@@ -47,10 +47,18 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  opts: { config?: Record<string, unknown>; clusterYaml?: string; service?: ServiceOptions; access?: AccessOptions; host?: string } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    clusterYaml?: string;
+    service?: ServiceOptions;
+    access?: AccessOptions;
+    host?: string;
+    /** Default: silent. */
+    log?: Logger;
+  } = {},
 ): Promise<TestApp> {
   const config = configFromObject({ "max-body-bytes": 65536, ...opts.config });
-  const log = pino({ level: "silent" });
+  const log = opts.log ?? pino({ level: "silent" });
   const engine = new Engine(config.engine);
   const yaml = opts.clusterYaml ?? readFileSync(new URL("../../examples/cluster.yaml", import.meta.url), "utf8");
   const cluster = new FlakyCluster(engine, parseClusterSpec(yaml), log);

@@ -232,6 +232,28 @@ describe("group 6: status codes", () => {
     expect(good.status).toBe(404);
   });
 
+  it("a gRPC-Web envelope flagged compressed without an encoding, or flagged end-stream, is INVALID_ARGUMENT, not INTERNAL", async () => {
+    const envelope = (flags: number, payload: Uint8Array) => {
+      const out = new Uint8Array(5 + payload.length);
+      out[0] = flags;
+      new DataView(out.buffer).setUint32(1, payload.length);
+      out.set(payload, 5);
+      return out;
+    };
+    for (const [flags, payload] of [
+      [1, new Uint8Array([0x0a, 0x01, 0x78])],
+      [2, new Uint8Array([0x0f, 0xff])], // not a message: illegal wire type
+    ] as const) {
+      const res = await fetch(`${t.url}/sparkscheduler.v1.SparkSchedulerService/ListReservations`, {
+        method: "POST",
+        headers: { "content-type": "application/grpc-web+proto" },
+        body: envelope(flags, payload),
+      });
+      const trailer = Buffer.from(await res.arrayBuffer()).toString("latin1");
+      expect(trailer, `flags ${flags}`).toMatch(/grpc-status: ?3\b/);
+    }
+  });
+
   it("a body over max-body-bytes is 400 invalid_argument on Connect routes, not 429", async () => {
     const res = await fetch(`${t.url}/sparkscheduler.v1.SparkSchedulerService/ListReservations`, {
       method: "POST",
