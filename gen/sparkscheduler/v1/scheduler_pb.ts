@@ -764,7 +764,7 @@ export type ExplainPodResponse = Message<"sparkscheduler.v1.ExplainPodResponse">
   nodeName: string;
 
   /**
-   * The decision's reason, as Filter would give it; on success a short description.
+   * The decision's reason, as ExtenderService.Filter would give it; on success a short description.
    *
    * @generated from field: string reason = 7;
    */
