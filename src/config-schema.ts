@@ -127,6 +127,17 @@ export const CONFIG_SCHEMA = {
       rate: integer("patches per second; 0 disables", 10, 0),
       burst: integer("patches allowed at once after a quiet period", 10, 1),
     }),
+    access: section("who may call the port (src/server/access.ts)", {
+      rpc: { description: "RPC access: kubernetes (TokenReview + SubjectAccessReview), loopback or none; unset: kubernetes with a Kubernetes backend, loopback on the embedded cluster", enum: ["kubernetes", "loopback", "none", null] },
+      "extender-allowed-sources": {
+        description: "addresses or CIDRs besides loopback that may call /predicates",
+        type: ["array", "null"],
+        items: { type: "string" },
+        default: [],
+      },
+      "cache-ttl": duration("how long a token's review is reused", "10s"),
+      "cache-size": integer("token reviews kept", 1000, 1),
+    }),
   },
 } as const satisfies JsonSchema;
 

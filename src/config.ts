@@ -8,6 +8,7 @@ import { CONFIG_SCHEMA, sectionKeys } from "./config-schema.js";
 import { DEFAULT_MAX_EXECUTORS_PER_APP, MAX_EXECUTORS_PER_APP_LIMIT } from "./engine/app-shape.js";
 import { getBinpacker } from "./engine/binpack/index.js";
 import type { EngineConfig, LabelPriority } from "./engine/config.js";
+import { RPC_ACCESS_MODES, type RpcAccessMode, parseSources } from "./server/access.js";
 
 export interface ServiceConfig {
   engine: EngineConfig;
@@ -42,6 +43,14 @@ export interface ServiceConfig {
   writeRetries: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   /** Pod patches that make kube-scheduler retry refused pods (src/kube/retry-nudger.ts); rate 0 disables. */
   retryNudges: { rate: number; burst: number };
+  /** Who may use the port (src/server/access.ts). */
+  access: {
+    /** undefined: `kubernetes` with a Kubernetes backend, `loopback` on the embedded cluster. */
+    rpc?: RpcAccessMode;
+    extenderAllowedSources: string[];
+    cacheTtlMs: number;
+    cacheSize: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -139,6 +148,33 @@ function leaderElectionMode(v: unknown): ServiceConfig["leaderElection"]["mode"]
   return mode;
 }
 
+function access(v: unknown): ServiceConfig["access"] {
+  const o = section(v, "access", ["rpc", "extender-allowed-sources", "cache-ttl", "cache-size"]);
+  let rpc: RpcAccessMode | undefined;
+  if (o.rpc !== undefined && o.rpc !== null) {
+    const mode = str(o.rpc, "access.rpc", "");
+    if (!(RPC_ACCESS_MODES as readonly string[]).includes(mode)) {
+      throw new ConfigError(`access.rpc: expected ${RPC_ACCESS_MODES.join(", ")}, got "${mode}"`);
+    }
+    rpc = mode as RpcAccessMode;
+  }
+  const sources = o["extender-allowed-sources"] ?? [];
+  if (!Array.isArray(sources) || sources.some((x) => typeof x !== "string")) {
+    throw new ConfigError("access.extender-allowed-sources must be a list of IP addresses or CIDRs");
+  }
+  try {
+    parseSources(sources as string[]);
+  } catch (e) {
+    throw new ConfigError(`access.extender-allowed-sources: ${(e as Error).message}`);
+  }
+  return {
+    rpc,
+    extenderAllowedSources: sources as string[],
+    cacheTtlMs: o["cache-ttl"] === undefined ? 10_000 : parseDuration(o["cache-ttl"], "access.cache-ttl"),
+    cacheSize: int(o["cache-size"], "access.cache-size", 1000, 1),
+  };
+}
+
 /** Builds the configuration from a parsed file (a plain object); throws ConfigError naming the bad key. */
 export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
   for (const k of Object.keys(raw)) {
@@ -211,6 +247,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
       maxBackoffMs: durationMs(wr["max-backoff"], "write-retries.max-backoff", 5_000),
     },
     retryNudges: { rate: int(nudges.rate, "retry-nudges.rate", 10), burst: int(nudges.burst, "retry-nudges.burst", 10, 1) },
+    access: access(raw.access),
   };
 }
 

@@ -17,6 +17,9 @@ import type { Decision } from "./engine/decision.js";
 import type { PodInfo } from "./engine/model.js";
 import { startApp } from "./server/app.js";
 import { Metrics } from "./server/metrics.js";
+import { TlsReloader } from "./server/tls-reload.js";
+import type { AccessOptions } from "./server/access.js";
+import { KubeAccessReviewer } from "./kube/access-review.js";
 
 const USAGE = `Usage: npm start -- [--config FILE] [--port N] [--kube-config PATH] [--embedded-cluster FILE] [--log-level LEVEL]
 
@@ -58,6 +61,8 @@ function readConfig(): ServiceConfig {
 
 interface Backend {
   backend: ClusterBackend;
+  /** Reviews callers' tokens and access (Kubernetes mode only). */
+  reviewer?: KubeAccessReviewer;
   onDecision?: (pod: PodInfo, decision: Decision) => void;
   startExtras: () => Promise<void>;
   stopExtras: () => Promise<void>;
@@ -87,7 +92,26 @@ function createBackend(config: ServiceConfig, engine: Engine, mutex: Mutex, log:
     const backend = EmbeddedCluster.fromFile(engine, config.embeddedClusterFile, log);
     return { backend, startExtras: async () => {}, stopExtras: async () => {} };
   }
-  return createKubeBackend({ config, engine, mutex, log, identity: `${hostname()}-${process.pid}` });
+  const kube = createKubeBackend({ config, engine, mutex, log, identity: `${hostname()}-${process.pid}` });
+  return { ...kube, reviewer: new KubeAccessReviewer(kube.kc) };
+}
+
+/**
+ * `access.rpc` unset: Kubernetes mode authenticates and authorises every admin call; the embedded cluster (a
+ * quick start with no API server to ask) serves loopback callers only.
+ */
+function accessOptions(config: ServiceConfig, reviewer: KubeAccessReviewer | undefined): AccessOptions {
+  const rpc = config.access.rpc ?? (reviewer ? "kubernetes" : "loopback");
+  if (rpc === "kubernetes" && !reviewer) {
+    throw new ConfigError("access.rpc: kubernetes needs a Kubernetes backend (TokenReview); the embedded cluster has none");
+  }
+  return {
+    rpc,
+    reviewer,
+    cacheTtlMs: config.access.cacheTtlMs,
+    cacheSize: config.access.cacheSize,
+    extenderAllowedSources: config.access.extenderAllowedSources,
+  };
 }
 
 async function main(): Promise<void> {
@@ -105,10 +129,18 @@ async function main(): Promise<void> {
   const engine = new Engine(config.engine);
   const mutex = new Mutex();
   const metrics = new Metrics(engine, { defaultMetrics: true, kube: true });
-  const { backend, onDecision, startExtras, stopExtras } = createBackend(config, engine, mutex, log);
+  const { backend, reviewer, onDecision, startExtras, stopExtras } = createBackend(config, engine, mutex, log);
+  let access: AccessOptions;
+  try {
+    access = accessOptions(config, reviewer);
+  } catch (e) {
+    console.error(`spark-scheduler: configuration error: ${(e as Error).message}`);
+    process.exit(2);
+  }
   const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
   metrics.observeBackend(backend);
   metrics.startConsistencyChecks((fn) => scheduler.read(fn), log.child({ component: "consistency" }));
+  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
   const app = await startApp({
     scheduler,
     metrics,
@@ -117,8 +149,12 @@ async function main(): Promise<void> {
     port: config.port,
     contextPath: config.contextPath,
     maxBodyBytes: config.maxBodyBytes,
-    tls: config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+    tls,
+    access,
   });
+  // Rotated certificates (cert-manager) are picked up without a restart.
+  const tlsReloader = config.tls && new TlsReloader({ ...config.tls, initial: tls, apply: (c) => app.server.setCredentials(c), log });
+  tlsReloader?.start();
   // The server is up first so /readyz and health report progress while the state is rebuilt.
   await backend.start();
   await startExtras();
@@ -132,6 +168,7 @@ async function main(): Promise<void> {
       binpack: config.engine.binpack.name,
       fifo: config.engine.fifo,
       extenderRoutes: ["/predicates", `${config.contextPath}/predicates`],
+      access: { rpc: access.rpc, extenderAllowedSources: access.extenderAllowedSources },
     },
     "spark-scheduler listening",
   );
@@ -142,6 +179,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     clearInterval(healthTimer);
+    tlsReloader?.stop();
     metrics.close();
     await app.close();
     await stopExtras();

@@ -56,7 +56,9 @@ describe("configuration", () => {
       "leader-election": { mode: "own-lease", "lease-duration": "20s" },
       "write-retries": { "max-attempts": 3, "initial-backoff": "250ms" },
       tls: { "cert-file": "/etc/tls/tls.crt", "key-file": "/etc/tls/tls.key" },
+      access: { rpc: "none", "extender-allowed-sources": ["10.0.0.0/8", "fd00::1"], "cache-ttl": "30s", "cache-size": 5 },
     });
+    expect(c.access).toEqual({ rpc: "none", extenderAllowedSources: ["10.0.0.0/8", "fd00::1"], cacheTtlMs: 30_000, cacheSize: 5 });
     expect(c.tls).toEqual({ certFile: "/etc/tls/tls.crt", keyFile: "/etc/tls/tls.key" });
     expect(c.port).toBe(9000);
     expect(c.contextPath).toBe("/x");
@@ -87,6 +89,10 @@ describe("configuration", () => {
     // Number("") is 0: an empty port would have listened on a random one.
     [{ port: "" }, "port: expected an integer >= 0"],
     [{ "retry-nudges": { rate: " " } }, "retry-nudges.rate: expected an integer >= 0"],
+    [{ access: { rpc: "token" } }, 'access.rpc: expected kubernetes, loopback, none, got "token"'],
+    [{ access: { "extender-allowed-sources": ["10.0.0.0/40"] } }, 'access.extender-allowed-sources: "10.0.0.0/40" is not an IP address or CIDR'],
+    [{ access: { "extender-allowed-sources": "10.0.0.0/8" } }, "access.extender-allowed-sources must be a list"],
+    [{ access: { cache: 1 } }, 'unknown configuration key "access.cache"'],
   ])("refuses %j naming the key", (raw, message) => {
     expect(() => configFromObject(raw)).toThrow(ConfigError);
     expect(() => configFromObject(raw)).toThrow(message);

@@ -2,10 +2,11 @@
 // API server through a kubeconfig file (informers, CRD, leader election, reservation writes, events).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeApiServer } from "./support/fake-apiserver.js";
 import { writeKubeConfigFile } from "./support/kubeconfig.js";
@@ -68,9 +69,12 @@ describe("npm start", () => {
     expect(res.json.NodeNames).toHaveLength(1);
   });
 
-  it("serves HTTPS when tls.cert-file and tls.key-file are set", async () => {
-    const file = join(tmpdir(), `tls-config-${process.pid}.yaml`);
-    writeFileSync(file, "tls:\n  cert-file: test/support/tls/cert.pem\n  key-file: test/support/tls/key.pem\nembedded: true\n");
+  it("serves HTTPS when tls.cert-file and tls.key-file are set, and reloads them when they rotate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tls-main-"));
+    copyFileSync("test/support/tls/cert.pem", join(dir, "tls.crt"));
+    copyFileSync("test/support/tls/key.pem", join(dir, "tls.key"));
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, `tls:\n  cert-file: ${join(dir, "tls.crt")}\n  key-file: ${join(dir, "tls.key")}\nembedded: true\n`);
     const { url } = await startMain(["--config", file]);
     expect(url).toMatch(/^https:/);
     const ca = readFileSync("test/support/tls/cert.pem");
@@ -84,6 +88,20 @@ describe("npm start", () => {
       req.end(JSON.stringify(example("driver-etl")));
     });
     expect(answer.NodeNames).toHaveLength(1);
+    // cert-manager renews the certificate: new connections get the new one, without a restart.
+    copyFileSync("test/support/tls/rotated-key.pem", join(dir, "tls.key"));
+    copyFileSync("test/support/tls/rotated-cert.pem", join(dir, "tls.crt"));
+    const port = Number(new URL(url).port);
+    const servedCn = () =>
+      new Promise<string>((resolve, reject) => {
+        const sock = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false }, () => {
+          resolve(String(sock.getPeerCertificate().subject.CN));
+          sock.end();
+        });
+        sock.on("error", reject);
+      });
+    await eventually(async () => (await servedCn()) === "spark-scheduler-test-rotated", 10_000, 50);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("refuses a bad configuration with the key named", async () => {
@@ -128,6 +146,21 @@ describe("npm start", () => {
       expect((rr as any).spec.reservations.driver.node).toBe(res.json.NodeNames[0]);
       await eventually(() => server.list("events.events.k8s.io", "spark").some((e: any) => e.reason === "ApplicationAdmitted"), 5000, 50);
       expect(server.get(CRDS, "resourcereservations.sparkscheduler.palantir.com")).toBeDefined();
+      // The admin API's secure default in Kubernetes mode: a bearer token, reviewed by the API server.
+      const list = (headers: Record<string, string> = {}) =>
+        fetch(`${url}/sparkscheduler.v1.SparkSchedulerService/ListReservations`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: "{}",
+        });
+      expect((await list()).status).toBe(401);
+      server.access.tokens.set("alice-token", { username: "alice" });
+      expect((await list({ authorization: "Bearer alice-token" })).status).toBe(403);
+      server.access.grants.push({ user: "alice", verb: "list", group: "sparkscheduler.palantir.com", resource: "resourcereservations" });
+      server.access.tokens.set("alice-token-2", { username: "alice" });
+      const allowed = await list({ authorization: "Bearer alice-token-2" });
+      expect(allowed.status).toBe(200);
+      expect(((await allowed.json()) as any).reservations).toHaveLength(1);
       // Every component names itself once: no log line carries a key twice.
       const jsonLines = logs.filter((l) => l.startsWith("{"));
       expect(jsonLines.some((l) => l.includes('"component":"leader-election"'))).toBe(true);

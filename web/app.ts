@@ -14,7 +14,27 @@ import {
   SparkSchedulerService,
 } from "../gen/sparkscheduler/v1/scheduler_pb.js";
 
-const client = createClient(SparkSchedulerService, createConnectTransport({ baseUrl: location.origin }));
+// With `access.rpc: kubernetes` every call needs a bearer token: open the page as `/ui#token=<token>`. The token
+// is moved from the address bar into this tab's sessionStorage (so it is not left in the history) and sent as
+// `Authorization: Bearer` on every call.
+const fragmentToken = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fragmentToken) {
+  sessionStorage.setItem("spark-scheduler-token", fragmentToken);
+  history.replaceState(null, "", location.pathname + location.search);
+}
+const token = sessionStorage.getItem("spark-scheduler-token");
+const transport = createConnectTransport({
+  baseUrl: location.origin,
+  interceptors: token
+    ? [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ]
+    : [],
+});
+const client = createClient(SparkSchedulerService, transport);
 
 const nodes = new Map<string, NodeUsage>();
 const reservations = new Map<string, Reservation>();

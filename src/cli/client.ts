@@ -1,18 +1,21 @@
-// The generated SparkSchedulerService client over one of the three wire protocols the server speaks.
+// The generated clients of SparkSchedulerService (read-only admin RPCs) and ExtenderService (Filter, which changes
+// state) over one of the three wire protocols the server speaks; both share the transport.
 
 import * as http from "node:http";
 import * as https from "node:https";
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, type Interceptor, type Transport, createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 
 export const PROTOCOLS = ["connect", "grpc", "grpcweb"] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export type SchedulerClient = Client<typeof SparkSchedulerService>;
+export type ExtenderClient = Client<typeof ExtenderService>;
 
 export interface OpenClient {
   client: SchedulerClient;
+  extender: ExtenderClient;
   /** Closes the connections the client opened, so that a one-shot CLI run exits at once. */
   close(): void;
 }
@@ -21,14 +24,27 @@ export interface OpenClient {
  * Connect and gRPC-Web go over HTTP/1.1 (the server also takes them on h2c, but HTTP/1.1 needs no
  * preface sniffing and works through any proxy); gRPC needs HTTP/2 (cleartext h2c for `http://`).
  */
-export function openClient(baseUrl: string, protocol: Protocol, timeoutMs?: number): OpenClient {
+export function openClient(baseUrl: string, protocol: Protocol, timeoutMs?: number, token?: string): OpenClient {
+  // With a bearer token, every call carries it (the server's access.rpc: kubernetes checks it with a TokenReview).
+  const interceptors: Interceptor[] = token
+    ? [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ]
+    : [];
   if (protocol === "grpc") {
     const sessionManager = new Http2SessionManager(baseUrl);
-    const transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: timeoutMs });
-    return { client: createClient(SparkSchedulerService, transport), close: () => sessionManager.abort() };
+    const transport = createGrpcTransport({ baseUrl, sessionManager, defaultTimeoutMs: timeoutMs, interceptors });
+    return { ...clients(transport), close: () => sessionManager.abort() };
   }
   const agent = new URL(baseUrl).protocol === "https:" ? new https.Agent() : new http.Agent();
-  const options = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent }, defaultTimeoutMs: timeoutMs };
+  const options = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent }, defaultTimeoutMs: timeoutMs, interceptors };
   const transport = protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
-  return { client: createClient(SparkSchedulerService, transport), close: () => agent.destroy() };
+  return { ...clients(transport), close: () => agent.destroy() };
+}
+
+function clients(transport: Transport): { client: SchedulerClient; extender: ExtenderClient } {
+  return { client: createClient(SparkSchedulerService, transport), extender: createClient(ExtenderService, transport) };
 }

@@ -1,5 +1,5 @@
-// The admin CLI's commands: each builds a request from its flags, calls one SparkSchedulerService RPC
-// and prints the response as a human-readable table or as canonical protobuf JSON.
+// The admin CLI's commands: each builds a request from its flags, calls one SparkSchedulerService RPC (`filter`:
+// ExtenderService's Filter) and prints the response as a human-readable table or as canonical protobuf JSON.
 
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -17,7 +17,7 @@ import {
   SimulateResponseSchema,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { parseCount, parseCpu, parseMemory } from "../engine/resources.js";
-import type { SchedulerClient } from "./client.js";
+import type { ExtenderClient, SchedulerClient } from "./client.js";
 import * as fmt from "./format.js";
 
 /** A mistake in the command line: printed with the command's usage, exit status 2. */
@@ -36,6 +36,8 @@ export type Values = Record<string, string | boolean | (string | boolean)[] | un
 
 export interface CommandEnv {
   client: SchedulerClient;
+  /** The state-changing ExtenderService (the `filter` command only). */
+  extender: ExtenderClient;
   output: "table" | "json" | "yaml";
   /** Current time in ms since the epoch (for ages). */
   now: number;
@@ -61,6 +63,8 @@ export const GLOBAL_FLAGS_HELP = `Global flags:
   --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483)
   --protocol connect|grpc|grpcweb  Wire protocol (default: connect)
   --timeout MS                     Deadline for the call in milliseconds (default: none)
+  --token TOKEN                    Bearer token for a server with access.rpc: kubernetes, e.g.
+                                   $(kubectl create token NAME) (default: $SPARK_SCHEDULER_TOKEN)
   -o, --output table|json|yaml     Human-readable output (default) or the RPC response as canonical
                                    protobuf JSON (int64 as strings, enums by name, defaults included),
                                    or the same as YAML
@@ -421,7 +425,7 @@ const filter: Command = {
   summary: "Run one extender filter call (CHANGES STATE: may reserve or bind)",
   help: `Usage: ${PROGRAM} filter FILE.json [--node NAME ...] [--output table|json]
 
-Sends one kube-scheduler extender filter call (Filter) and prints the outcome, the chosen node and,
+Sends one kube-scheduler extender filter call (ExtenderService.Filter) and prints the outcome, the chosen node and,
 on failure, the reason. FILE.json is an ExtenderArgs body as kube-scheduler posts it to
 /predicates ({"Pod": {...}, "NodeNames": [...]}, e.g. examples/requests/*.json) or a bare Pod JSON.
 
@@ -441,7 +445,7 @@ ${GLOBAL_FLAGS_HELP}
     const flagged = list(values, "node");
     const nodeNames = flagged.length > 0 ? flagged : fromFile;
     if (nodeNames.length === 0) throw new UsageError(`${file} lists no NodeNames: offer nodes with --node NAME`);
-    const res = await env.client.filter({ pod, nodeNames });
+    const res = await env.extender.filter({ pod, nodeNames });
     emit(env, FilterResponseSchema, res, () => {
       const pairs: [string, string][] = [
         ["Pod", podRef(pod)],

@@ -29,12 +29,13 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   server: { type: "string" },
   protocol: { type: "string" },
   timeout: { type: "string" },
+  token: { type: "string" },
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
 };
 
 export const USAGE = `spark-scheduler admin CLI: reservations, FIFO queues and what-if placement, through the
-SparkSchedulerService API (Connect, gRPC or gRPC-Web).
+SparkSchedulerService API (Connect, gRPC or gRPC-Web); filter calls ExtenderService.
 
 Usage: ${PROGRAM} <command> [flags]
 
@@ -100,6 +101,7 @@ interface Globals {
   server: string;
   protocol: Protocol;
   timeoutMs?: number;
+  token?: string;
   output: "table" | "json" | "yaml";
 }
 
@@ -126,7 +128,8 @@ function globals(values: Values, env: CliIO["env"]): Globals {
 
   const output = (values.output as string | undefined) ?? "table";
   if (output !== "table" && output !== "json" && output !== "yaml") throw new UsageError(`--output: "${output}" is not table, json or yaml`);
-  return { server: server.replace(/\/+$/, ""), protocol, timeoutMs, output };
+  const token = (values.token as string | undefined) ?? (env.SPARK_SCHEDULER_TOKEN || undefined);
+  return { server: server.replace(/\/+$/, ""), protocol, timeoutMs, token, output };
 }
 
 /** The `Usage:` lines of a command's help, and where to find the rest. */
@@ -184,9 +187,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     }
     if (positionals.some((p) => p === "")) throw new UsageError(`${cmd.positionals.join(" ")} must not be empty`);
     const g = globals(values, io.env);
-    open = openClient(g.server, g.protocol, g.timeoutMs);
+    open = openClient(g.server, g.protocol, g.timeoutMs, g.token);
     await cmd.run(
-      { client: open.client, output: g.output, now: io.now?.() ?? Date.now(), cwd: io.cwd ?? process.cwd(), write: io.stdout },
+      { client: open.client, extender: open.extender, output: g.output, now: io.now?.() ?? Date.now(), cwd: io.cwd ?? process.cwd(), write: io.stdout },
       values,
       positionals,
     );

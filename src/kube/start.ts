@@ -17,6 +17,8 @@ import { UnschedulableMarker } from "./unschedulable-marker.js";
 
 export interface KubeBackend {
   backend: KubeCluster;
+  /** The KubeConfig every component uses (also for the access reviews of src/kube/access-review.ts). */
+  kc: k8s.KubeConfig;
   /** Records a Kubernetes event for a decision (Scheduler `onDecision`). */
   onDecision: (pod: PodInfo, decision: Decision) => void;
   /** Starts the side components; call after the backend has started. */
@@ -68,6 +70,7 @@ export function createKubeBackend(opts: {
   leadershipWatch.unref();
   return {
     backend,
+    kc,
     onDecision: (pod, d) => recorder.record(pod, d),
     async startExtras() {
       await Promise.all([demands.start(), sparkApps.start()]);

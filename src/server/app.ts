@@ -1,11 +1,12 @@
 // Wires every transport onto one port: the extender JSON route, the CRD conversion webhook, the Connect
 // service (Connect, gRPC, gRPC-Web), gRPC reflection and health, plus plain HTTP health and metrics endpoints.
 
-import type { ConnectRouter } from "@connectrpc/connect";
+import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import type { Scheduler } from "../pipeline/scheduler.js";
+import { type AccessOptions, REMOTE_ADDRESS, accessInterceptor, extenderSourceFilter } from "./access.js";
 import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
 import { HealthService, ServingStatus, registerHealth } from "./health.js";
@@ -14,7 +15,7 @@ import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
 import { errorInterceptor } from "./errors.js";
 import { guardRequests } from "./request-guard.js";
-import { type ServiceOptions, createService } from "./service.js";
+import { type ServiceOptions, createExtenderService, createService } from "./service.js";
 import { validationInterceptor } from "./validation.js";
 import { handleWeb, isWebPath } from "./web-route.js";
 
@@ -30,6 +31,8 @@ export interface AppOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Options of the admin service (watch stream limits). */
   service?: ServiceOptions;
+  /** Who may call the Connect services and the extender route; default: loopback callers only. */
+  access?: AccessOptions;
 }
 
 export interface RunningApp {
@@ -55,10 +58,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   const routes = (router: ConnectRouter) => {
     router.service(SparkSchedulerService, createService(scheduler, opts.service));
+    router.service(ExtenderService, createExtenderService(scheduler));
     registerHealth(router, health);
-    registerReflection(router, [SparkSchedulerService, Health]);
+    registerReflection(router, [SparkSchedulerService, ExtenderService, Health]);
   };
 
+  const access = opts.access ?? { rpc: "loopback" };
+  const extenderAllowed = extenderSourceFilter(access.extenderAllowedSources);
   const filterPaths = new Set(["/predicates", `${opts.contextPath}/predicates`]);
   const conversionPaths = new Set(["/convert", `${opts.contextPath}/convert`]);
   const fallback: FallbackHandler = (req, res) => {
@@ -66,6 +72,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     const handle = async () => {
       if (filterPaths.has(path)) {
         if (req.method !== "POST") return sendJson(res, 405, { error: "use POST with an ExtenderArgs body" });
+        if (!extenderAllowed(req.socket.remoteAddress)) {
+          return sendJson(res, 403, {
+            error: "the extender route is served to loopback callers (kube-scheduler in the same pod) and access.extender-allowed-sources only",
+            reason: "PERMISSION_DENIED",
+          });
+        }
         return handleFilter(req, res, scheduler, opts.maxBodyBytes);
       }
       if (conversionPaths.has(path)) {
@@ -102,7 +114,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     fallback,
     logger: opts.log,
     tls: opts.tls,
-    adapterOptions: { readMaxBytes: opts.maxBodyBytes, interceptors: [errorInterceptor, validationInterceptor] },
+    adapterOptions: {
+      readMaxBytes: opts.maxBodyBytes,
+      // errorInterceptor is the outermost; access is checked before the request is validated.
+      interceptors: [errorInterceptor, accessInterceptor(access), validationInterceptor],
+      contextValues: (req) => createContextValues().set(REMOTE_ADDRESS, req.socket.remoteAddress),
+    },
     wrapHandler: (h) => guardRequests(h, opts.maxBodyBytes),
   });
   return {

@@ -27,8 +27,10 @@ export type ErrorReason =
   | "NOT_FOUND"
   /** No or an invalid bearer token. */
   | "UNAUTHENTICATED"
-  /** The caller may not call this RPC. */
-  | "PERMISSION_DENIED";
+  /** The caller may not call this RPC (ErrorInfo metadata: the user and the access it lacks). */
+  | "PERMISSION_DENIED"
+  /** The caller's access could not be reviewed (the API server did not answer the TokenReview or SubjectAccessReview). */
+  | "ACCESS_REVIEW_FAILED";
 
 export class RequestError extends Error {
   constructor(
@@ -36,6 +38,8 @@ export class RequestError extends Error {
     readonly reason: ErrorReason,
     message: string,
     readonly violations: FieldViolation[] = [],
+    /** ErrorInfo metadata. */
+    readonly metadata: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -61,7 +65,7 @@ export function notFound(message: string): RequestError {
 /** The ConnectError for a RequestError, with ErrorInfo and (when fields are named) BadRequest details. */
 export function toConnectError(e: RequestError): ConnectError {
   const details = [
-    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN }) },
+    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata }) },
   ] as ConstructorParameters<typeof ConnectError>[3] & object[];
   if (e.violations.length > 0) {
     details.push({

@@ -16,9 +16,11 @@
  * - a connection that sends nothing is dropped after `firstByteTimeoutMs`;
  * - sockets and h2 sessions are tracked, so `close()` is prompt even with keep-alive clients.
  */
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { Code, ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
 import {
   type ConnectNodeAdapterOptions,
@@ -80,6 +82,11 @@ export interface RunningServer {
   readonly url: string;
   /** Stops accepting, closes idle connections, lets in-flight requests finish (up to the grace), then resolves. */
   close(): Promise<void>;
+  /**
+   * TLS only: serve new connections with this certificate chain and key (a rotation); open connections keep the
+   * one they negotiated. Throws when the pair is not valid (the old one stays in use).
+   */
+  setCredentials(cred: { cert: string | Buffer; key: string | Buffer }): void;
   /** The listening socket server and the two inner protocol servers, for inspection. */
   readonly netServer: net.Server;
   readonly http1Server: http.Server;
@@ -327,7 +334,16 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
       const url = `${options.tls ? "https" : "http"}://${urlHost(options.host)}:${address.port}`;
       const protocols = options.tls ? "https: http/1.1 and h2 by ALPN" : "http/1.1, h2c";
       log.info({ address: address.address, port: address.port }, `listening (${protocols}; connect, grpc, grpc-web)`);
-      resolve({ port: address.port, url, close, netServer: server, http1Server: h1, http2Server: h2 });
+      const setCredentials = (cred: { cert: string | Buffer; key: string | Buffer }) => {
+        if (!(server instanceof tls.Server)) throw new Error("the server does not serve TLS");
+        // OpenSSL drops a key that does not match the certificate without an error (handshakes then fail), so
+        // the pair is checked here.
+        if (!new X509Certificate(cred.cert).checkPrivateKey(createPrivateKey(cred.key))) {
+          throw new Error("the private key does not match the certificate");
+        }
+        server.setSecureContext({ cert: cred.cert, key: cred.key });
+      };
+      resolve({ port: address.port, url, close, setCredentials, netServer: server, http1Server: h1, http2Server: h2 });
     });
   });
 }

@@ -6,7 +6,8 @@
 //   instead. (Connect still applies the same limit to a compressed message once decompressed.)
 // - an undecodable binary protobuf message is INVALID_ARGUMENT, as malformed JSON already is, not INTERNAL
 //   (HTTP 500). Unary and server-streaming requests (one request message) are buffered, at most the limit, and
-//   each uncompressed message is decoded with the method's input type first; Connect then decodes it again.
+//   each uncompressed message is decoded with the method's input type first; Connect then decodes it again. A
+//   message flagged compressed in a request that names no encoding is INVALID_ARGUMENT too, not INTERNAL.
 //   Client- and bidi-streaming requests are passed through as they arrive.
 
 import { fromBinary } from "@bufbuild/protobuf";
@@ -43,12 +44,19 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return out;
 }
 
-/** The binary messages of a body: the whole body (Connect unary), or each uncompressed envelope (gRPC, streams). */
-function binaryMessages(contentType: string, bytes: Uint8Array): Uint8Array[] | undefined {
+const ENVELOPED_PROTO = ["application/grpc", "application/grpc+proto", "application/grpc-web", "application/grpc-web+proto", "application/connect+proto"];
+const ENVELOPED_JSON = ["application/grpc+json", "application/grpc-web+json", "application/connect+json"];
+
+/**
+ * The messages of a body to decode before Connect does: the whole body (Connect unary binary), or each envelope
+ * (gRPC, gRPC-Web, Connect streaming) whatever its other flag bits (Connect parses those payloads too). An
+ * envelope flagged compressed in a request that names no encoding is refused here: Connect would call it INTERNAL.
+ */
+function binaryMessages(contentType: string, encoding: string | null, bytes: Uint8Array): Uint8Array[] | undefined {
   const type = contentType.split(";")[0].trim().toLowerCase();
   if (type === "application/proto") return [bytes];
-  const enveloped = ["application/grpc", "application/grpc+proto", "application/grpc-web", "application/grpc-web+proto", "application/connect+proto"];
-  if (!enveloped.includes(type)) return undefined; // JSON: Connect already answers INVALID_ARGUMENT
+  const proto = ENVELOPED_PROTO.includes(type);
+  if (!proto && !ENVELOPED_JSON.includes(type)) return undefined; // JSON: Connect already answers INVALID_ARGUMENT
   const out: Uint8Array[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let off = 0; off + 5 <= bytes.byteLength; ) {
@@ -56,7 +64,11 @@ function binaryMessages(contentType: string, bytes: Uint8Array): Uint8Array[] | 
     const len = view.getUint32(off + 1);
     const end = off + 5 + len;
     if (end > bytes.byteLength) break; // truncated: Connect reports it
-    if ((flags & 0b1) === 0 && (flags & 0b10) === 0) out.push(bytes.subarray(off + 5, end)); // not compressed, not end-stream
+    if (flags & 0b1) {
+      if (encoding === null || encoding === "" || encoding.toLowerCase() === "identity") {
+        throw new ConnectError("a message is flagged compressed, but the request names no encoding", Code.InvalidArgument);
+      }
+    } else if (proto) out.push(bytes.subarray(off + 5, end));
     off = end;
   }
   return out;
@@ -77,7 +89,8 @@ export function guardRequests(handler: UniversalHandler, maxBodyBytes: number): 
     let error: unknown;
     try {
       bytes = await readAll(stream);
-      for (const m of binaryMessages(req.header.get("content-type") ?? "", bytes) ?? []) {
+      const encoding = req.header.get("grpc-encoding") ?? req.header.get("connect-content-encoding");
+      for (const m of binaryMessages(req.header.get("content-type") ?? "", encoding, bytes) ?? []) {
         try {
           fromBinary(handler.method.input, m);
         } catch (e) {

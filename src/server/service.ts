@@ -1,8 +1,11 @@
-// sparkscheduler.v1.SparkSchedulerService: the engine as typed RPCs (Connect, gRPC, gRPC-Web).
+// sparkscheduler.v1.SparkSchedulerService, the read-only admin API (Connect, gRPC, gRPC-Web), and
+// sparkscheduler.v1.ExtenderService, the state-changing Filter RPC, kept apart so that access to each is granted
+// on its own.
 
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  type ExtenderService,
   type FilterResponse,
   QueueState,
   type Reservation as ReservationMsg,
@@ -56,24 +59,6 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
   const v2 = createAdminV2(scheduler, toMsg, options);
 
   return {
-    async filter(req): Promise<FilterResponse> {
-      const pod = podFromRequest(req.pod, "pod", scheduler.now());
-      const d = await scheduler.filter(pod, checkNodeNames(req.nodeNames, "node_names"));
-      const ok = isSuccess(d.outcome);
-      const failedNodes: Record<string, string> = {};
-      if (!ok) {
-        const short = nodeReason(d); // the full reason is `reason`, once
-        for (const n of req.nodeNames) failedNodes[n] = short;
-      }
-      return {
-        $typeName: "sparkscheduler.v1.FilterResponse",
-        nodeName: ok ? d.node! : "",
-        outcome: OUTCOMES[d.outcome],
-        reason: d.reason ?? "",
-        failedNodes,
-      };
-    },
-
     async getReservation(req) {
       // Required fields and bounds: RPC_RULES (validation.ts), checked before the handler runs.
       const { namespace, appId } = req;
@@ -155,5 +140,28 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
     watchQueue: (req, ctx) => v2.watchQueue(req, ctx),
     watchReservations: (req, ctx) => v2.watchReservations(req, ctx),
     listNodes: (req) => v2.listNodes(req),
+  };
+}
+
+/** ExtenderService: the typed form of `/predicates`; changes state. */
+export function createExtenderService(scheduler: Scheduler): ServiceImpl<typeof ExtenderService> {
+  return {
+    async filter(req): Promise<FilterResponse> {
+      const pod = podFromRequest(req.pod, "pod", scheduler.now());
+      const d = await scheduler.filter(pod, checkNodeNames(req.nodeNames, "node_names"));
+      const ok = isSuccess(d.outcome);
+      const failedNodes: Record<string, string> = {};
+      if (!ok) {
+        const short = nodeReason(d); // the full reason is `reason`, once
+        for (const n of req.nodeNames) failedNodes[n] = short;
+      }
+      return {
+        $typeName: "sparkscheduler.v1.FilterResponse",
+        nodeName: ok ? d.node! : "",
+        outcome: OUTCOMES[d.outcome],
+        reason: d.reason ?? "",
+        failedNodes,
+      };
+    },
   };
 }

@@ -1,7 +1,7 @@
 // Admin API v2 end to end on the embedded cluster: ExplainPod, SimulateBatch, ListQueues, pagination, ListNodes
 // and the WatchQueue / WatchReservations streams (initial state, changes, the stream limit).
 
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -9,18 +9,17 @@ import {
   NodeVerdict,
   Outcome,
   QueueState,
-  SparkSchedulerService,
   type WatchQueueResponse,
   type WatchReservationsResponse,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import { type TestApp, example, startTestApp } from "./app-harness.js";
+import { type BothClients, type TestApp, bothClients, example, startTestApp } from "./app-harness.js";
 
-type Svc = Client<typeof SparkSchedulerService>;
+type Svc = BothClients;
 let t: TestApp;
 let client: Svc;
 beforeAll(async () => {
   t = await startTestApp({ config: { fifo: true, "instance-group-label": "resource_channel" }, service: { watch: { pollMs: 20, maxStreams: 3 } } });
-  client = createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }));
+  client = bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }));
 });
 afterAll(async () => {
   await t.close();
@@ -105,7 +104,7 @@ describe("SimulateBatch", () => {
 
   it("answers each application in order, from every kind of input, without reserving", async () => {
     const plain = await startTestApp({ config: { fifo: false } });
-    const client = createClient(SparkSchedulerService, createConnectTransport({ baseUrl: plain.url, httpVersion: "1.1" }));
+    const client = bothClients(createConnectTransport({ baseUrl: plain.url, httpVersion: "1.1" }));
     const before = plain.engine.state.reservations.size;
     const res = await client.simulateBatch({
       applications: [
@@ -251,7 +250,7 @@ describe("watch streams", () => {
   });
 
   it("WatchQueue streams the queue over gRPC: a refused driver appears with its reason", async () => {
-    const grpc = createClient(SparkSchedulerService, createGrpcTransport({ baseUrl: t.url }));
+    const grpc = bothClients(createGrpcTransport({ baseUrl: t.url }));
     const abort = new AbortController();
     const stream = grpc.watchQueue({ instanceGroups: ["batch"] }, { signal: abort.signal });
     const initial = await collect(stream, (ev) => ev.some((e) => e.type === ChangeType.SYNCED));

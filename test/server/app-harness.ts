@@ -1,7 +1,9 @@
 // Starts the whole service (engine, scheduler, every transport) on an embedded cluster, on a free port.
 
 import { readFileSync } from "node:fs";
-import { pino } from "pino";
+import { type Client, type Transport, createClient } from "@connectrpc/connect";
+import { type Logger, pino } from "pino";
+import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { configFromObject } from "../../src/config.js";
 import type { DemandIntent, ReservationWrite } from "../../src/engine/decision.js";
 import { Engine } from "../../src/engine/engine.js";
@@ -9,6 +11,7 @@ import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-clust
 import { Scheduler } from "../../src/pipeline/scheduler.js";
 import { type RunningApp, startApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
+import type { AccessOptions } from "../../src/server/access.js";
 import type { ServiceOptions } from "../../src/server/service.js";
 
 /** An embedded cluster whose writes can be made to fail and whose readiness can be switched off. */
@@ -44,10 +47,18 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  opts: { config?: Record<string, unknown>; clusterYaml?: string; service?: ServiceOptions } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    clusterYaml?: string;
+    service?: ServiceOptions;
+    access?: AccessOptions;
+    host?: string;
+    /** Default: silent. */
+    log?: Logger;
+  } = {},
 ): Promise<TestApp> {
   const config = configFromObject({ "max-body-bytes": 65536, ...opts.config });
-  const log = pino({ level: "silent" });
+  const log = opts.log ?? pino({ level: "silent" });
   const engine = new Engine(config.engine);
   const yaml = opts.clusterYaml ?? readFileSync(new URL("../../examples/cluster.yaml", import.meta.url), "utf8");
   const cluster = new FlakyCluster(engine, parseClusterSpec(yaml), log);
@@ -58,11 +69,12 @@ export async function startTestApp(
     scheduler,
     metrics,
     log,
-    host: "127.0.0.1",
+    host: opts.host ?? "127.0.0.1",
     port: 0,
     contextPath: config.contextPath,
     maxBodyBytes: config.maxBodyBytes,
     service: opts.service,
+    access: opts.access,
   });
   return { app, url: app.server.url, engine, cluster, close: () => app.close() };
 }
@@ -79,4 +91,11 @@ export async function postJson(url: string, body: unknown): Promise<{ status: nu
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+/** Clients of both services on one transport: the admin RPCs and ExtenderService's Filter. */
+export type BothClients = Client<typeof SparkSchedulerService> & Client<typeof ExtenderService>;
+
+export function bothClients(transport: Transport): BothClients {
+  return { ...createClient(SparkSchedulerService, transport), ...createClient(ExtenderService, transport) };
 }

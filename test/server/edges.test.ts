@@ -2,13 +2,13 @@
 // timestamps, malformed pod fields, status codes and typed error details.
 
 import { create, toBinary } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { GetReservationRequestSchema, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { ExtenderService, GetReservationRequestSchema } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { reservationFromObject } from "../../src/engine/reservation.js";
-import { type TestApp, example, postJson, startTestApp } from "./app-harness.js";
+import { type BothClients, type TestApp, bothClients, example, postJson, startTestApp } from "./app-harness.js";
 
 let t: TestApp;
 beforeEach(async () => {
@@ -18,12 +18,12 @@ afterEach(async () => {
   await t.close();
 });
 
-type Svc = Client<typeof SparkSchedulerService>;
+type Svc = BothClients;
 const clients: [string, () => Svc][] = [
-  ["connect", () => createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
-  ["connect binary", () => createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1", useBinaryFormat: true }))],
-  ["grpc", () => createClient(SparkSchedulerService, createGrpcTransport({ baseUrl: t.url }))],
-  ["grpc-web", () => createClient(SparkSchedulerService, createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
+  ["connect", () => bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
+  ["connect binary", () => bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1", useBinaryFormat: true }))],
+  ["grpc", () => bothClients(createGrpcTransport({ baseUrl: t.url }))],
+  ["grpc-web", () => bothClients(createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
 ];
 
 async function failure(p: Promise<unknown>): Promise<ConnectError> {
@@ -53,7 +53,7 @@ const reasons = (json: any): string[] => Object.values({ ...json.FailedNodes, ..
  * the full one is long (it is reported once, in the pod's events).
  */
 async function fullReason(url: string, body: any): Promise<string> {
-  const client = createClient(SparkSchedulerService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+  const client = createClient(ExtenderService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
   const res = await client.filter({ pod: body.Pod, nodeNames: body.NodeNames });
   for (const why of Object.values(res.failedNodes)) expect(why.length).toBeLessThanOrEqual(100);
   return res.reason;
@@ -246,6 +246,28 @@ describe("group 6: status codes", () => {
       body: toBinary(GetReservationRequestSchema, create(GetReservationRequestSchema, { namespace: "spark", appId: "none" })),
     });
     expect(good.status).toBe(404);
+  });
+
+  it("a gRPC-Web envelope flagged compressed without an encoding, or flagged end-stream, is INVALID_ARGUMENT, not INTERNAL", async () => {
+    const envelope = (flags: number, payload: Uint8Array) => {
+      const out = new Uint8Array(5 + payload.length);
+      out[0] = flags;
+      new DataView(out.buffer).setUint32(1, payload.length);
+      out.set(payload, 5);
+      return out;
+    };
+    for (const [flags, payload] of [
+      [1, new Uint8Array([0x0a, 0x01, 0x78])],
+      [2, new Uint8Array([0x0f, 0xff])], // not a message: illegal wire type
+    ] as const) {
+      const res = await fetch(`${t.url}/sparkscheduler.v1.SparkSchedulerService/ListReservations`, {
+        method: "POST",
+        headers: { "content-type": "application/grpc-web+proto" },
+        body: envelope(flags, payload),
+      });
+      const trailer = Buffer.from(await res.arrayBuffer()).toString("latin1");
+      expect(trailer, `flags ${flags}`).toMatch(/grpc-status: ?3\b/);
+    }
   });
 
   it("a body over max-body-bytes is 400 invalid_argument on Connect routes, not 429", async () => {

@@ -1,10 +1,10 @@
 // sparkscheduler.v1.SparkSchedulerService through the generated client, over Connect, gRPC and gRPC-Web.
 
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Outcome, QueueState, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import { type TestApp, example, startTestApp } from "./app-harness.js";
+import { Outcome, QueueState } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { type BothClients, type TestApp, bothClients, example, startTestApp } from "./app-harness.js";
 
 let t: TestApp;
 beforeAll(async () => {
@@ -14,11 +14,11 @@ afterAll(async () => {
   await t.close();
 });
 
-type Svc = Client<typeof SparkSchedulerService>;
+type Svc = BothClients;
 const transports: [string, () => Svc][] = [
-  ["connect (HTTP/1.1)", () => createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
-  ["gRPC (h2c)", () => createClient(SparkSchedulerService, createGrpcTransport({ baseUrl: t.url }))],
-  ["gRPC-Web (HTTP/1.1)", () => createClient(SparkSchedulerService, createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
+  ["connect (HTTP/1.1)", () => bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
+  ["gRPC (h2c)", () => bothClients(createGrpcTransport({ baseUrl: t.url }))],
+  ["gRPC-Web (HTTP/1.1)", () => bothClients(createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1" }))],
 ];
 
 async function code(p: Promise<unknown>): Promise<Code | undefined> {
@@ -75,6 +75,29 @@ describe.each(transports)("over %s", (_name, makeClient) => {
     expect(await code(client.getQueuePosition({ namespace: "spark", podName: "ghost" }))).toBe(Code.NotFound);
     expect(await code(client.simulate({ executorCount: 1 }))).toBe(Code.InvalidArgument);
     expect(await code(client.simulate({ driver: { cpuMillis: -1n }, executor: {}, executorCount: 1 }))).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("services", () => {
+  it("Filter is served by ExtenderService only; SparkSchedulerService changes no state", async () => {
+    const body = example("driver-etl");
+    body.Pod.metadata = { ...body.Pod.metadata, name: "svc-driver", labels: { "spark-role": "driver", "spark-app-id": "svc" } };
+    body.Pod.metadata.annotations["spark-executor-count"] = "1";
+    const args = { pod: body.Pod, nodeNames: body.NodeNames };
+    const old = await fetch(`${t.url}/sparkscheduler.v1.SparkSchedulerService/Filter`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(args),
+    });
+    expect(old.status).toBe(404);
+    expect(t.engine.state.getPod("spark", body.Pod.metadata.name)).toBeUndefined();
+    const res = await fetch(`${t.url}/sparkscheduler.v1.ExtenderService/Filter`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(args),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ outcome: "OUTCOME_SUCCESS" });
   });
 });
 

@@ -137,6 +137,14 @@ export interface StoredObject {
   [key: string]: unknown;
 }
 
+/** A SubjectAccessReview the fake server allows: `user` may `verb` `resource` of `group`, cluster-wide. */
+export interface AccessGrant {
+  user: string;
+  verb: string;
+  group: string;
+  resource: string;
+}
+
 export interface RecordedRequest {
   method: string;
   /** URL path without the query string, e.g. /api/v1/namespaces/default/pods. */
@@ -749,6 +757,15 @@ export class FakeApiServer {
   /** Resolvers of requests waiting out the latency, released early by stop(). */
   private readonly delayed = new Set<() => void>();
   private stopped = false;
+  /**
+   * TokenReview (authentication.k8s.io/v1) and SubjectAccessReview (authorization.k8s.io/v1), create only, as
+   * on the real server: `tokens` maps a bearer token to its user (others are not authenticated), `grants` lists
+   * what is allowed (nothing else is).
+   */
+  readonly access: { tokens: Map<string, { username: string; groups?: string[] }>; grants: AccessGrant[] } = {
+    tokens: new Map(),
+    grants: [],
+  };
 
   private constructor(
     private readonly http: Server,
@@ -984,6 +1001,8 @@ export class FakeApiServer {
   }
 
   private route(request: RecordedRequest, res: ServerResponse): void {
+    const review = this.review(request);
+    if (review) return sendJson(res, 201, review);
     const discovery = this.discovery(request.path);
     if (discovery) {
       if (request.method !== "GET") throw new StatusError(405, `${request.method} is not allowed on ${request.path}`);
@@ -1004,6 +1023,29 @@ export class FakeApiServer {
       return sendJson(res, 200, this.delete(target, request));
     }
     throw new StatusError(405, `${method} is not allowed on ${request.path}`);
+  }
+
+  // ---- access reviews -------------------------------------------------------------------------
+
+  /** The answered TokenReview or SubjectAccessReview for a POST to their paths; undefined for other requests. */
+  private review(request: RecordedRequest): JsonObject | undefined {
+    if (request.method !== "POST") return undefined;
+    if (request.path === "/apis/authentication.k8s.io/v1/tokenreviews") {
+      const review = parseJsonObject(request.body);
+      const user = this.access.tokens.get(String((review.spec as JsonObject | undefined)?.token ?? ""));
+      const status = user ? { authenticated: true, user: { username: user.username, groups: user.groups ?? [] } } : { authenticated: false };
+      return { ...review, status };
+    }
+    if (request.path === "/apis/authorization.k8s.io/v1/subjectaccessreviews") {
+      const review = parseJsonObject(request.body);
+      const spec = (review.spec ?? {}) as JsonObject;
+      const attrs = (spec.resourceAttributes ?? {}) as JsonObject;
+      const allowed = this.access.grants.some(
+        (g) => g.user === spec.user && g.verb === attrs.verb && g.group === (attrs.group ?? "") && g.resource === attrs.resource,
+      );
+      return { ...review, status: allowed ? { allowed: true, reason: "granted by the fake API server" } : { allowed: false } };
+    }
+    return undefined;
   }
 
   // ---- discovery ------------------------------------------------------------------------------

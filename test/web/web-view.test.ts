@@ -3,12 +3,11 @@
 // reason (WatchQueue). A screenshot goes to test-artifacts/web-view.png.
 
 import { mkdirSync } from "node:fs";
-import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { Outcome, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import { type TestApp, example, startTestApp } from "../server/app-harness.js";
+import { Outcome } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { type TestApp, bothClients, example, startTestApp } from "../server/app-harness.js";
 import { launch } from "./chromium.js";
 
 let t: TestApp;
@@ -50,7 +49,7 @@ describe("web view in Chromium", () => {
     expect(await page.locator(".node").count()).toBe(4);
     expect(await page.locator("#zones h3").allTextContents()).toEqual(["zone zone-a (2 nodes)", "zone zone-b (2 nodes)"]);
 
-    const client = createClient(SparkSchedulerService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }));
+    const client = bothClients(createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }));
     const etl = example("driver-etl");
     expect((await client.filter({ pod: etl.Pod, nodeNames: etl.NodeNames })).outcome).toBe(Outcome.SUCCESS);
     const row = page.locator('#reservation-rows tr[data-app="spark/etl"]');
