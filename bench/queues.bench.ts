@@ -5,7 +5,8 @@
 //            GetQueuePosition (Engine.queuePosition, the call behind the RPC) and one unschedulable-marker pass
 //            (the marker's own synchronous judging step, which calls exceedsClusterCapacity per pending driver).
 //   growth   the driver decision and GetQueuePosition at 1,250 / 2,500 / 5,000 nodes × 0 / 100 / 250 / 1,000
-//            queued drivers, with the fitted log-log exponent versus nodes and versus queue depth.
+//            queued drivers (--quick: 625 / 1,250 / 2,500 × 0 / 25 / 60 / 250), with the fitted log-log exponent
+//            versus nodes and versus queue depth.
 //
 // The queued drivers are younger than the 10-minute enforce-after age, so none of them blocks the queue: every
 // decision behind them has to account for each one (fits, and how much it consumes, or does not fit), which is
@@ -240,8 +241,10 @@ export function logLogSlope(points: readonly { x: number; y: number }[]): number
 }
 
 export function benchGrowth(ctx: BenchContext): void {
-  const nodeCounts = [1250, 2500, 5000];
-  const depths = [0, 100, 250, 1000];
+  // --quick: the same shape of grid at a quarter of the sizes (the full sizes take minutes on a walking engine).
+  const nodeCounts = ctx.quick ? [625, 1250, 2500] : [1250, 2500, 5000];
+  const depths = ctx.quick ? [0, 25, 60, 250] : [0, 100, 250, 1000];
+  const top = depths[depths.length - 1];
   const lim: Limits = ctx.quick ? { iterations: 5, maxMs: 1_500, warmup: 1 } : { iterations: 30, maxMs: 6_000, warmup: 2 };
   ctx.log(
     `growth/*: p50 of the driver decision and of GetQueuePosition (as in queues/*) at ${nodeCounts.join(" / ")} nodes ` +
@@ -274,9 +277,9 @@ export function benchGrowth(ctx: BenchContext): void {
     ctx.log(`  ${what}: exponent versus nodes (log-log slope over ${nodeCounts.join("/")}) — ${vsNodes.join(", ")}`);
     ctx.log(`  ${what}: exponent versus queue depth (log-log slope over ${nonZero.join("/")}) — ${vsDepth.join(", ")}`);
     const perQueued = nodeCounts.map((n) => {
-      const extra = (m.get(key(n, 1000))! - m.get(key(n, 0))!) / 1000;
+      const extra = (m.get(key(n, top))! - m.get(key(n, 0))!) / top;
       return `${n} nodes: ${fmtMs(extra * 1000)} µs`;
     });
-    ctx.log(`  ${what}: added cost per queued driver ((q=1000 − q=0) / 1000) — ${perQueued.join(", ")}`);
+    ctx.log(`  ${what}: added cost per queued driver ((q=${top} − q=0) / ${top}) — ${perQueued.join(", ")}`);
   }
 }
