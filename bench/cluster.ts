@@ -61,7 +61,8 @@ export class Rng {
 
 // ---- Kubernetes-shaped objects ------------------------------------------------------------------
 
-export function nodeObject(name: string, zone: string, cpu: string, memory: string): Obj {
+export function nodeObject(name: string, zone: string, cpu: string, memory: string, gpus = 0): Obj {
+  const gpu = gpus > 0 ? { "nvidia.com/gpu": String(gpus) } : {};
   return {
     apiVersion: "v1",
     kind: "Node",
@@ -78,8 +79,8 @@ export function nodeObject(name: string, zone: string, cpu: string, memory: stri
     },
     spec: {},
     status: {
-      allocatable: { cpu, memory, pods: "110" },
-      capacity: { cpu, memory, pods: "110" },
+      allocatable: { cpu, memory, pods: "110", ...gpu },
+      capacity: { cpu, memory, pods: "110", ...gpu },
       conditions: [{ type: "Ready", status: "True" }],
     },
   };
@@ -93,6 +94,9 @@ export interface AppSpec {
   driverMem: string;
   executorCpu: string;
   executorMem: string;
+  /** nvidia.com/gpu per driver / per executor (default 0). */
+  driverGpu?: number;
+  executorGpu?: number;
   /** Static executor count, or the DA minimum. */
   executors: number;
   /** Dynamic allocation maximum (undefined: static allocation). */
@@ -108,6 +112,8 @@ export function driverObject(app: AppSpec, nodeName = ""): Obj {
     "spark-executor-cpu": app.executorCpu,
     "spark-executor-mem": app.executorMem,
   };
+  if (app.driverGpu) annotations["spark-driver-nvidia.com/gpu"] = String(app.driverGpu);
+  if (app.executorGpu) annotations["spark-executor-nvidia.com/gpu"] = String(app.executorGpu);
   if (app.maxExecutors !== undefined) {
     annotations["spark-dynamic-allocation-enabled"] = "true";
     annotations["spark-dynamic-allocation-min-executor-count"] = String(app.executors);
@@ -126,7 +132,7 @@ export function driverObject(app: AppSpec, nodeName = ""): Obj {
       labels: { "spark-role": "driver", "spark-app-id": app.appId, "spark-app-selector": app.appId },
       annotations,
     },
-    ...sparkPodBody(nodeName, "spark-kubernetes-driver", app.driverCpu, app.driverMem),
+    ...sparkPodBody(nodeName, "spark-kubernetes-driver", app.driverCpu, app.driverMem, app.driverGpu),
   };
 }
 
@@ -141,12 +147,13 @@ export function executorObject(app: AppSpec, i: number, nodeName = ""): Obj {
       creationTimestamp: new Date(app.createdAtMs + 10_000).toISOString(),
       labels: { "spark-role": "executor", "spark-app-id": app.appId, "spark-app-selector": app.appId, "spark-exec-id": String(i) },
     },
-    ...sparkPodBody(nodeName, "spark-kubernetes-executor", app.executorCpu, app.executorMem),
+    ...sparkPodBody(nodeName, "spark-kubernetes-executor", app.executorCpu, app.executorMem, app.executorGpu),
   };
 }
 
 /** spec and status of a Spark pod in the instance group, bound to `nodeName` (Running) or pending. */
-function sparkPodBody(nodeName: string, container: string, cpu: string, memory: string): Obj {
+function sparkPodBody(nodeName: string, container: string, cpu: string, memory: string, gpus = 0): Obj {
+  const gpu = gpus > 0 ? { "nvidia.com/gpu": String(gpus) } : {};
   return {
     spec: {
       schedulerName: "spark-scheduler",
@@ -159,7 +166,7 @@ function sparkPodBody(nodeName: string, container: string, cpu: string, memory: 
         },
       },
       containers: [
-        { name: container, image: "apache/spark:3.5.3", resources: { requests: { cpu, memory }, limits: { memory } } },
+        { name: container, image: "apache/spark:3.5.3", resources: { requests: { cpu, memory, ...gpu }, limits: { memory, ...gpu } } },
       ],
       restartPolicy: "Never",
     },
@@ -211,6 +218,8 @@ export interface ClusterOptions {
   zones: number;
   nodeCpu: string;
   nodeMemory: string;
+  /** Every `gpuNodeEvery`-th node has 8 nvidia.com/gpu (0: no GPU nodes). */
+  gpuNodeEvery?: number;
   /** Already-admitted, running applications. */
   apps: number;
   /** Non-Spark pods bound to nodes (overhead). */
@@ -343,6 +352,27 @@ function runningAppShape(rng: Rng, i: number): AppSpec {
   return { appId, namespace: NS, driverCpu: "4", driverMem: "8Gi", executorCpu: "4", executorMem: "8Gi", executors: rng.range(200, 400), createdAtMs };
 }
 
+/**
+ * A queued application of mixed, realistic shape (issue 9): driver 1–8 cpu / 2–32 GiB; 2–200 executors
+ * (log-uniform, so most apps are small and a few are big) of 1–8 cpu / 4–64 GiB; one app in ten asks for
+ * 1–2 nvidia.com/gpu per executor.
+ */
+export function mixedAppShape(rng: Rng, appId: string, createdAtMs: number): AppSpec {
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
+  const gpu = rng.next() < 0.1;
+  return {
+    appId,
+    namespace: NS,
+    driverCpu: String(pick([1, 2, 4, 8])),
+    driverMem: `${pick([2, 4, 8, 16, 32])}Gi`,
+    executorCpu: String(pick([1, 2, 4, 8])),
+    executorMem: `${pick([4, 8, 16, 32, 64])}Gi`,
+    executorGpu: gpu ? rng.range(1, 2) : undefined,
+    executors: Math.min(200, Math.round(2 * Math.pow(100, rng.next()))),
+    createdAtMs,
+  };
+}
+
 const OVERHEAD_SHAPES: [string, string, string][] = [
   ["kube-proxy", "100m", "128Mi"],
   ["node-exporter", "100m", "256Mi"],
@@ -363,7 +393,8 @@ export function buildCluster(opts: ClusterOptions): BenchCluster {
   for (let i = 0; i < opts.nodes; i++) {
     const name = `node-${String(i).padStart(5, "0")}`;
     const z = i % opts.zones;
-    nodes.push(nodeFromObject(nodeObject(name, zoneNames[z], opts.nodeCpu, opts.nodeMemory)));
+    const gpus = opts.gpuNodeEvery && i % opts.gpuNodeEvery === 0 ? 8 : 0;
+    nodes.push(nodeFromObject(nodeObject(name, zoneNames[z], opts.nodeCpu, opts.nodeMemory, gpus)));
     zones[z].push(name);
   }
   for (const n of nodes) state.upsertNode(n);
@@ -500,7 +531,8 @@ function reservationOf(app: AppSpec, slots: Map<string, Slot>, pods: Map<string,
 export function describeCluster(c: BenchCluster): string {
   const o = c.options;
   return (
-    `${o.nodes.toLocaleString("en-US")} nodes (${o.nodeCpu} cpu/${o.nodeMemory}, ${o.zones} zones), ` +
+    `${o.nodes.toLocaleString("en-US")} nodes (${o.nodeCpu} cpu/${o.nodeMemory}, ${o.zones} zones` +
+    `${o.gpuNodeEvery ? `, every ${o.gpuNodeEvery}th with 8 GPUs` : ""}), ` +
     `${c.runningApps} running apps (${c.softExtras} soft extras), ${c.engine.state.pods.size.toLocaleString("en-US")} pods, ` +
     `cpu ${(c.cpuUtilisation * 100).toFixed(0)}% / mem ${(c.memUtilisation * 100).toFixed(0)}% used; built in ${c.buildMs.toFixed(0)} ms`
   );

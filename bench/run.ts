@@ -5,6 +5,12 @@
 //   fifo        a younger driver behind 500 pending drivers that do not fit
 //   large-app   one driver with 1,000 executors on 5,000 nodes, then its 1,000 executor bindings
 //   http        the real service over HTTP/1.1 loopback (1,000-node embedded cluster)
+//   queues      5,000 nodes × 0 / 100 / 1,000 queued drivers of mixed shapes: driver decision, executor bind,
+//               GetQueuePosition, one unschedulable-marker pass
+//   growth      driver decision and GetQueuePosition versus nodes and queue depth, with fitted exponents
+//   pipeline    the service process against the fake API server with 5 / 20 ms writes, 64 concurrent callers:
+//               driver admissions/s, executor binds/s, ListReservations p99 meanwhile
+//   burst       kube-scheduler's one-call-at-a-time pattern, 5 ms writes, versus a no-op extender: the ratio
 //
 // Filters are substrings of those ids (any match runs the scenario); --quick runs smaller, shorter loops.
 // Everything is deterministic (seeded PRNG, fixed "now"); only the timings vary between runs.
@@ -12,6 +18,8 @@
 import * as os from "node:os";
 import { type BenchContext, benchAdmission, benchExecutors, benchFifo, benchLargeApp } from "./engine.bench.js";
 import { benchHttp } from "./http.bench.js";
+import { benchBurst, benchPipeline } from "./pipeline.bench.js";
+import { benchGrowth, benchQueues } from "./queues.bench.js";
 import { type BenchResult, fmtMs, fmtRate, formatLine, table } from "./stats.js";
 
 interface Scenario {
@@ -26,6 +34,10 @@ const SCENARIOS: Scenario[] = [
   { id: "fifo", title: "3. FIFO with a deep queue", run: benchFifo },
   { id: "large-app", title: "4. A large application", run: benchLargeApp },
   { id: "http", title: "5. End to end over HTTP/1.1 loopback", run: benchHttp },
+  { id: "queues", title: "6. Heterogeneous queues", run: benchQueues },
+  { id: "growth", title: "7. Growth with nodes and queue depth", run: benchGrowth },
+  { id: "pipeline", title: "8. Pipeline with API write latency", run: benchPipeline },
+  { id: "burst", title: "9. End-to-end burst versus a no-op extender", run: benchBurst },
 ];
 
 function usage(): string {

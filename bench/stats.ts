@@ -94,6 +94,24 @@ export class Sampler {
   }
 }
 
+/** A result from latencies gathered outside a Sampler (e.g. by concurrent callers), over `totalMs` of wall time. */
+export function resultOf(name: string, latencies: readonly number[], totalMs: number, note = "", timeCapped = false): BenchResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const n = sorted.length;
+  return {
+    name,
+    iterations: n,
+    totalMs,
+    opsPerSec: totalMs > 0 ? (n * 1000) / totalMs : 0,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: n > 0 ? sorted[n - 1] : 0,
+    meanMs: n > 0 ? sorted.reduce((a, b) => a + b, 0) / n : 0,
+    note,
+    timeCapped,
+  };
+}
+
 /** Nearest-rank percentile of an ascending array (0 for an empty one). */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
