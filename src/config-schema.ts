@@ -132,7 +132,8 @@ export const CONFIG_SCHEMA = {
       "extender-allowed-sources": {
         description: "addresses or CIDRs besides loopback that may call /predicates",
         type: ["array", "null"],
-        items: { type: "string" },
+        // An IPv4 or IPv6 address, optionally with a prefix length (the code checks the ranges).
+        items: { type: "string", pattern: "^(\\d{1,3}(\\.\\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:.]*)(/\\d{1,3})?$" },
         default: [],
       },
       "cache-ttl": duration("how long a token's review is reused", "10s"),

@@ -170,7 +170,7 @@ function access(v: unknown): ServiceConfig["access"] {
   return {
     rpc,
     extenderAllowedSources: sources as string[],
-    cacheTtlMs: o["cache-ttl"] === undefined ? 10_000 : parseDuration(o["cache-ttl"], "access.cache-ttl"),
+    cacheTtlMs: durationMs(o["cache-ttl"], "access.cache-ttl", 10_000),
     cacheSize: int(o["cache-size"], "access.cache-size", 1000, 1),
   };
 }
