@@ -334,6 +334,12 @@ export class ResilientInformer<V> {
       let outcome: WatchEnd | WatchFailure | undefined;
       let settled = false;
       let started = false;
+      // The watch is live once its response started (client-node resolves then) or its first event came.
+      const markStarted = () => {
+        if (started) return;
+        started = true;
+        this.healthy();
+      };
       const finish = (end: WatchEnd | Error) => {
         if (settled) return;
         settled = true;
@@ -353,10 +359,7 @@ export class ResilientInformer<V> {
         if (settled) return;
         clearTimeout(idle);
         idle = setTimeout(() => finish("idle"), this.timing.idleMs);
-        if (!started) {
-          started = true;
-          this.healthy();
-        }
+        markStarted();
         if (type === "ERROR") {
           const status = obj as { code?: number; message?: string } | undefined;
           outcome = status?.code === 410 ? "expired" : new WatchFailure(`watch error: ${status?.message ?? "unknown"}`, status?.code);
@@ -388,10 +391,7 @@ export class ResilientInformer<V> {
         (c) => {
           controller = c;
           if (settled) c.abort();
-          else if (!started) {
-            started = true;
-            this.healthy();
-          }
+          else markStarted();
         },
         (e: unknown) => finish(e instanceof Error ? e : new WatchFailure(String(e))),
       );

@@ -7,9 +7,11 @@ import type { Decision } from "../../src/engine/decision.js";
 import { Engine } from "../../src/engine/engine.js";
 import { podFromObject } from "../../src/engine/model.js";
 import { RR_CRD_NAME, resourceReservationCrd } from "../../src/kube/crd.js";
+import { type ClusterInformerOptions, type ClusterInformers, clusterInformers } from "../../src/kube/informers.js";
 import { KubeCluster, type KubeClusterOptions } from "../../src/kube/kube-cluster.js";
 import { Mutex } from "../../src/pipeline/mutex.js";
 import { Scheduler } from "../../src/pipeline/scheduler.js";
+import type { ClusterState } from "../../src/engine/state.js";
 import type { FakeApiServer, StoredObject } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
 
@@ -197,4 +199,24 @@ export function slotPods(obj: StoredObject): Record<string, string> {
 /** Stored reservation objects, by name, in one namespace. */
 export function storedReservations(server: FakeApiServer, namespace = NS): Map<string, StoredObject> {
   return new Map(server.list(RRS, namespace).map((o) => [o.metadata.name, o]));
+}
+
+/** The cluster informers against `server`, with fast test backoff, started and synced. */
+export async function startInformers(
+  server: FakeApiServer,
+  state: ClusterState,
+  options: Pick<ClusterInformerOptions, "timing" | "hooks"> = {},
+): Promise<ClusterInformers> {
+  const mutex = new Mutex();
+  const informers = clusterInformers({
+    kc: makeKubeConfig(server.url),
+    state,
+    serialize: (fn) => mutex.run(fn),
+    log: silentLog,
+    schedulerName: "spark-scheduler",
+    backoff: { initialMs: 20, maxMs: 100 },
+    ...options,
+  });
+  await Promise.all(Object.values(informers).map((i) => i.start()));
+  return informers;
 }

@@ -4,11 +4,9 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { ClusterState } from "../../src/engine/state.js";
-import { type ClusterInformers, type WatchTiming, clusterInformers } from "../../src/kube/informers.js";
-import { Mutex } from "../../src/pipeline/mutex.js";
+import type { ClusterInformers, WatchTiming } from "../../src/kube/informers.js";
 import { FakeApiServer, type FakeApiServerOptions } from "../support/fake-apiserver.js";
-import { makeKubeConfig } from "../support/kubeconfig.js";
-import { NODES, NS, PODS, driverObject, eventually, executorObject, nodeObject, silentLog } from "./fixtures.js";
+import { NODES, NS, PODS, driverObject, eventually, executorObject, nodeObject, startInformers } from "./fixtures.js";
 
 let server: FakeApiServer | undefined;
 let informers: ClusterInformers | undefined;
@@ -26,17 +24,7 @@ async function setUp(serverOptions: FakeApiServerOptions = {}): Promise<{ server
 }
 
 async function start(fake: FakeApiServer, state: ClusterState, timing?: Partial<WatchTiming>): Promise<ClusterInformers> {
-  const mutex = new Mutex();
-  informers = clusterInformers({
-    kc: makeKubeConfig(fake.url),
-    state,
-    serialize: (fn) => mutex.run(fn),
-    log: silentLog,
-    schedulerName: "spark-scheduler",
-    backoff: { initialMs: 20, maxMs: 100 },
-    timing,
-  });
-  await Promise.all(Object.values(informers).map((i) => i.start()));
+  informers = await startInformers(fake, state, { timing });
   return informers;
 }
 

@@ -7,7 +7,7 @@ import { type ClusterInformers, type WatchTiming, clusterInformers } from "../..
 import { Mutex } from "../../src/pipeline/mutex.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
-import { CONFIGMAPS, NODES, NS, PODS, RRS, driverObject, eventually, executorObject, nodeObject, setPhase, silentLog } from "./fixtures.js";
+import { CONFIGMAPS, NODES, NS, PODS, RRS, driverObject, eventually, executorObject, nodeObject, setPhase, silentLog, startInformers } from "./fixtures.js";
 
 let server: FakeApiServer;
 let state: ClusterState;
@@ -27,18 +27,10 @@ afterEach(async () => {
 });
 
 async function start(timing?: Partial<WatchTiming>): Promise<ClusterInformers> {
-  const mutex = new Mutex();
-  informers = clusterInformers({
-    kc: makeKubeConfig(server.url),
-    state,
-    serialize: (fn) => mutex.run(fn),
-    log: silentLog,
-    schedulerName: "spark-scheduler",
-    backoff: { initialMs: 20, maxMs: 100 },
+  informers = await startInformers(server, state, {
     timing,
     hooks: { driverEnded: (pod: PodInfo, deleted: boolean) => ended.push({ pod: pod.name, deleted }) },
   });
-  await Promise.all(Object.values(informers).map((i) => i.start()));
   return informers;
 }
 
