@@ -8,9 +8,11 @@
 // - Overhead: only bound, live pods that are not spark-scheduler pods and hold no reservation.
 // - Packing: the configured packer, driver and executor candidates both equal to the nodes, min executors.
 //
-// Pure: reads the state and changes nothing. The overhead map is memoised per state version.
+// Pure: reads the state and changes nothing. The overhead map and the empty-cluster views are memoised per state
+// version.
 
 import type { AppShape } from "./app-shape.js";
+import { attachCapacityIndex } from "./binpack/capacity-index.js";
 import type { NodeMetadata } from "./binpack/types.js";
 import type { EngineContext } from "./context.js";
 import { nodeMatchesPodSelectors } from "./eligibility.js";
@@ -22,7 +24,33 @@ import type { ClusterState } from "./state.js";
 
 /** True when the application cannot fit even on an empty cluster (counting non-Spark overhead only). */
 export function exceedsClusterCapacity(ctx: EngineContext, driver: PodInfo, shape: AppShape): boolean {
+  const { names, metadata } = emptyClusterView(ctx, driver);
+  const result = ctx.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, names, names, metadata);
+  return !result.hasCapacity;
+}
+
+interface EmptyClusterView {
+  names: string[];
+  metadata: NodeMetadata;
+}
+
+const views = new WeakMap<ClusterState, { version: number; schedulerName: string; byConstraint: Map<string, EmptyClusterView> }>();
+
+/**
+ * The empty cluster as `driver`'s node constraints see it, shared by every driver with the same constraints at
+ * one state version (the unschedulable marker asks for each pending driver in one pass). The packers never change
+ * the view they are given, so one view with its capacity index serves them all.
+ */
+function emptyClusterView(ctx: EngineContext, driver: PodInfo): EmptyClusterView {
   const { state, config } = ctx;
+  let memoised = views.get(state);
+  if (!memoised || memoised.version !== state.version || memoised.schedulerName !== config.schedulerName) {
+    memoised = { version: state.version, schedulerName: config.schedulerName, byConstraint: new Map() };
+    views.set(state, memoised);
+  }
+  const key = JSON.stringify([driver.nodeSelector, driver.requiredNodeTerms]);
+  const cached = memoised.byConstraint.get(key);
+  if (cached) return cached;
   const overhead = nonSchedulableOverhead(state, config.schedulerName);
   const nodes = [...state.nodes.values()]
     .filter((n) => nodeMatchesPodSelectors(driver, n).ok)
@@ -42,8 +70,10 @@ export function exceedsClusterCapacity(ctx: EngineContext, driver: PodInfo, shap
     });
   }
   const names = nodes.map((n) => n.name);
-  const result = config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, names, names, metadata);
-  return !result.hasCapacity;
+  attachCapacityIndex(names, metadata);
+  const view = { names, metadata };
+  memoised.byConstraint.set(key, view);
+  return view;
 }
 
 const memo = new WeakMap<ClusterState, { version: number; schedulerName: string; overhead: Map<string, Resources> }>();

@@ -30,6 +30,8 @@ export interface Placement {
   /** With blockedBy: the application itself fits the free capacity; only the queue holds it. */
   fitsItself?: boolean;
   reason?: string;
+  /** The capacity view the application was packed into (before its own placement), when it was packed. */
+  capacity?: NodeMetadata;
 }
 
 /**
@@ -67,9 +69,9 @@ export function planApplication(
     }
     const result = pack(shape);
     if (!result.hasCapacity) {
-      return { shape, result, reason: describeNoFit(shape, offeredCount, walk.executorNodes, ahead.capacity) };
+      return { shape, result, reason: describeNoFit(shape, offeredCount, walk.executorNodes, ahead.capacity), capacity: ahead.capacity };
     }
-    return { shape, result };
+    return { shape, result, capacity: ahead.capacity };
   }
 
   const metadata = buildMetadata(state, eligible);
@@ -79,13 +81,13 @@ export function planApplication(
   });
   const result = config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, driverNodes, executorNodes, metadata);
   if (!result.hasCapacity) {
-    return { shape, result, reason: describeNoFit(shape, offeredCount, executorNodes, metadata) };
+    return { shape, result, reason: describeNoFit(shape, offeredCount, executorNodes, metadata), capacity: metadata };
   }
-  return { shape, result };
+  return { shape, result, capacity: metadata };
 }
 
 function emptyResult(): PackResult {
-  return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
+  return { driverNode: "", executorNodes: [], reserved: new Map(), hasCapacity: false };
 }
 
 /**

@@ -11,6 +11,7 @@ import { type Decision, failure } from "./decision.js";
 import { decideDriver, planApplication } from "./driver.js";
 import { decideExecutor, isUnbound } from "./executor.js";
 import { type FifoStep, type QueuedDriver, appDemand, driverQueue, enforceAfterMs, walkFifo } from "./fifo.js";
+import { nodeEfficiency } from "./binpack/efficiency.js";
 import type { PackResult } from "./binpack/types.js";
 import type { PodInfo } from "./model.js";
 import { type Reservation, reservationKey } from "./reservation.js";
@@ -208,7 +209,10 @@ export class Engine {
     const plan = planApplication(this.ctx, driver, shape, nodeNames && nodeNames.length > 0 ? nodeNames : undefined, nowMs, false);
     const used = [plan.result.driverNode, ...plan.result.executorNodes].filter((n) => n);
     let eff = 0;
-    for (const n of used) eff += plan.result.efficiencies.get(n)?.max ?? 0;
+    for (const n of used) {
+      const node = plan.capacity?.get(n);
+      if (node) eff += nodeEfficiency(node, plan.result.reserved.get(n)).max;
+    }
     return {
       fits: plan.result.hasCapacity,
       driverNode: plan.result.driverNode,

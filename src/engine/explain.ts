@@ -7,6 +7,7 @@
 // taken, and capacity views are private copies. Pure and synchronous; time is an argument.
 
 import type { AppShape, Result } from "./app-shape.js";
+import { type CapacityIndex, attachCapacityIndex } from "./binpack/capacity-index.js";
 import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import { buildMetadata } from "./capacity-view.js";
 import { exceedsClusterCapacity } from "./cluster-capacity.js";
@@ -330,6 +331,7 @@ export interface QueueVerdict {
 /** Packing inputs per distinct scheduling constraint (drivers of one group usually share one). */
 class PackCache {
   private readonly byConstraint = new Map<string, { eligible: string[]; driverNodes: string[]; executorNodes: string[] }>();
+  private readonly indexes: CapacityIndex[] = [];
   constructor(
     private readonly ctx: EngineContext,
     readonly metadata: NodeMetadata,
@@ -351,6 +353,9 @@ class PackCache {
         executorPriority: this.ctx.config.executorPrioritizedNodeLabel,
       });
       v = { eligible, ...order };
+      // Every driver of this constraint is packed over these orders and the shared view: index them once.
+      this.indexes.push(attachCapacityIndex(v.driverNodes, this.metadata));
+      if (v.executorNodes !== v.driverNodes) this.indexes.push(attachCapacityIndex(v.executorNodes, this.metadata));
       this.byConstraint.set(key, v);
     }
     return v;
@@ -359,6 +364,12 @@ class PackCache {
   pack(pod: PodInfo, s: AppShape): PackResult {
     const { driverNodes, executorNodes } = this.nodes(pod);
     return this.ctx.config.binpack.pack(s.driver, s.executor, s.minExecutors, driverNodes, executorNodes, this.metadata);
+  }
+
+  /** After the walk consumed a placement from the view: re-reads its nodes into the indexes. */
+  consumed(result: PackResult): void {
+    const touched = new Set([result.driverNode, ...result.executorNodes]);
+    for (const node of touched) for (const index of this.indexes) index.update(node);
   }
 }
 
@@ -387,6 +398,7 @@ export function walkQueue(
   });
   for (const step of walk) {
     const q = step.driver;
+    if (step.fits && step.placement && !step.blockedBy) cache.consumed(step.placement);
     const entry: QueueEntryInfo = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
     const v: QueueVerdict = { driver: q, entry, position: step.index + 1, reason: "", blocking: step.blocking, blockedBy: step.blockedBy?.driver };
     out.push(v);
@@ -650,6 +662,7 @@ export function simulateBatch(ctx: EngineContext, apps: readonly BatchApp[], now
       o.driverNode = result.driverNode;
       o.executorNodes = result.executorNodes;
       consume(cache.metadata, app.shape, result);
+      cache.consumed(result);
       // With FIFO, earlier batch apps of this group that wait would block this one once old enough.
       if (config.fifo) for (const a of ahead) a.blocks.push(app.name);
     } else {

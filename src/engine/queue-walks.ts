@@ -15,6 +15,7 @@
 // block once it is old enough, which changes the walk behind it, so the walk is used only before that moment.
 
 import type { AppShape } from "./app-shape.js";
+import { type CapacityIndex, attachCapacityIndex } from "./binpack/capacity-index.js";
 import type { NodeMetadata, PackResult } from "./binpack/types.js";
 import { buildMetadata } from "./capacity-view.js";
 import type { EngineConfig } from "./config.js";
@@ -50,6 +51,7 @@ export class QueueWalk {
   readonly sorted: string[];
   readonly driverNodes: string[];
   readonly executorNodes: string[];
+  private readonly indexes: CapacityIndex[];
 
   constructor(
     private readonly state: ClusterState,
@@ -72,6 +74,10 @@ export class QueueWalk {
       return !n.unschedulable && n.ready;
     });
     this.executorNodes = ep ? prioritizeByLabel(ready, metadata, ep) : ready;
+    // The walk packs every queued driver over these two orders and the frontier: index them once (the frontier
+    // only shrinks as the walk consumes, which keeps an index right; advance() keeps it sharp).
+    this.indexes = [attachCapacityIndex(this.driverNodes, metadata)];
+    if (this.executorNodes !== this.driverNodes) this.indexes.push(attachCapacityIndex(this.executorNodes, metadata));
     this.fromMs = nowMs;
     this.options = {
       shapeOf,
@@ -134,6 +140,11 @@ export class QueueWalk {
       }
       const step = next.value;
       this.steps.push(step);
+      if (step.fits && step.placement && !step.blockedBy) {
+        // walkFifo consumed this placement from the frontier.
+        const touched = new Set([step.placement.driverNode, ...step.placement.executorNodes]);
+        for (const node of touched) for (const index of this.indexes) index.update(node);
+      }
       if (this.blockerIndex !== undefined) continue;
       if (step.blocking) {
         this.blockerIndex = step.index;

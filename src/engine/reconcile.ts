@@ -166,7 +166,7 @@ function rebuild(
       driver,
       app.appId,
       shape.value,
-      { driverNode: driver.nodeName, executorNodes, efficiencies: new Map(), hasCapacity: true },
+      { driverNode: driver.nodeName, executorNodes, reserved: new Map(), hasCapacity: true },
       nowMs,
     );
     bound.forEach((e, i) => r.pods.set(executorSlotName(i + 1), e.name));

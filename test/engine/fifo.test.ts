@@ -152,7 +152,7 @@ describe("FIFO walk cost", () => {
     const packed: string[] = [];
     const neverFits = (s: AppShape) => {
       packed.push(`${s.executor.cpu}x${s.minExecutors}`);
-      return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
+      return { driverNode: "", executorNodes: [], reserved: new Map(), hasCapacity: false };
     };
     const verdict = fitEarlierDrivers(queue, shapeOf, neverFits, new Map(), 0, 1_000_000);
     expect(packed).toEqual(["1000x100"]); // the first blocks at once (enforce age 0)

@@ -9,7 +9,7 @@
 // dividing. We divide our exact integer units (millicores, bytes), so 500m of 2 cores is 0.25, not 0.5.
 
 import type { Resources } from "../resources.js";
-import type { Efficiency, NodeCapacity, NodeMetadata } from "./types.js";
+import type { Efficiency, NodeCapacity, NodeMetadata, PackResult } from "./types.js";
 
 function ratio(used: number, total: number): number {
   return used / (total === 0 ? 1 : total);
@@ -80,4 +80,12 @@ export function averageEfficiency(
   }
   if (n === 0) return { cpu: 0, memory: 0, gpu: 1, max: 0 };
   return { cpu: cpu / n, memory: memory / n, gpu: gpuNodes === 0 ? 1 : gpu / gpuNodes, max: max / n };
+}
+
+/**
+ * Efficiency of every node in `metadata` after placing a packed app (what the packers reported per pack before).
+ * Read it before the app's placement is consumed from `metadata`.
+ */
+export function packEfficiencies(result: PackResult, metadata: NodeMetadata): Map<string, Efficiency> {
+  return computeEfficiencies(metadata, result.reserved);
 }

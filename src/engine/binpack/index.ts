@@ -31,7 +31,7 @@ export function getBinpacker(name: string): BinpackAlgorithm {
 
 export type * from "./types.js";
 export { dimensionCapacity, nodeCapacity } from "./capacity.js";
-export { averageEfficiency, computeEfficiencies, efficienciesFor, nodeEfficiency } from "./efficiency.js";
+export { averageEfficiency, computeEfficiencies, efficienciesFor, nodeEfficiency, packEfficiencies } from "./efficiency.js";
 export { distributeEvenly, distributeEvenlyExecutors } from "./distribute-evenly.js";
 export { tightlyPack, tightlyPackExecutors } from "./tightly-pack.js";
 export {

@@ -13,6 +13,7 @@
 
 import type { Resources } from "../resources.js";
 import { nodeCapacity } from "./capacity.js";
+import { forEachCandidate } from "./capacity-index.js";
 import { type ExecutorStrategy, type ReservedMap, pushTimes, reserve, sparkBinPack } from "./spark-binpack.js";
 import type { NodeMetadata, Packer } from "./types.js";
 
@@ -99,13 +100,14 @@ export const minimalFragmentationExecutors: ExecutorStrategy = (
   if (count === 0) return [];
   const candidates: CapacityCandidate[] = [];
   const seen = new Set<string>();
-  for (const name of executorOrder) {
-    if (seen.has(name)) continue; // a repeated name must not be handed its capacity twice
+  // Zero-capacity nodes are dropped by the plan anyway, so the capacity index may skip them.
+  forEachCandidate(executorOrder, metadata, executor, (name) => {
+    if (seen.has(name)) return; // a repeated name must not be handed its capacity twice
     seen.add(name);
     const node = metadata.get(name);
-    if (!node) continue;
+    if (!node) return;
     candidates.push({ name, capacity: nodeCapacity(node.available, reserved.get(name), executor) });
-  }
+  });
   const placed = planMinimalFragmentation(candidates, count);
   if (!placed) return undefined;
   // Record the executors (the reference did not; see the header).

@@ -63,7 +63,7 @@ export function singleAzPack(
       bestScore = score;
     }
   }
-  return toPackResult(best, metadata);
+  return toPackResult(best);
 }
 
 export const singleAzTightlyPack: Packer = (driver, executor, count, driverOrder, executorOrder, metadata) =>

@@ -8,11 +8,12 @@
 // (§7.6, given the reserved map) add up to at least the executor count — true of distribute-evenly,
 // tightly-pack and minimal-fragmentation alike. We compute the driver-less capacities once and, per driver
 // candidate, adjust only the driver's own node, so driver candidates that cannot work are skipped in O(1) instead
-// of re-running the strategy: O(nodes) per pack instead of O(nodes²) when the app does not fit.
+// of re-running the strategy: O(nodes) per pack instead of O(nodes²) when the app does not fit. The sums are
+// only computed after a first strategy run failed, so a pack that fits costs what its strategy reads.
 
 import { type Resources, fits, zero } from "../resources.js";
 import { nodeCapacity } from "./capacity.js";
-import { computeEfficiencies } from "./efficiency.js";
+import { forEachCandidate } from "./capacity-index.js";
 import type { NodeMetadata, PackResult } from "./types.js";
 
 /** Per-node resources reserved by the app being packed. Entries are owned (mutable) copies. */
@@ -56,18 +57,13 @@ export function pushTimes(out: string[], name: string, times: number): void {
 
 /** The "does not fit" result. */
 export function noCapacity(): PackResult {
-  return { driverNode: "", executorNodes: [], efficiencies: new Map(), hasCapacity: false };
+  return { driverNode: "", executorNodes: [], reserved: new Map(), hasCapacity: false };
 }
 
-/** Turns a placement into a PackResult, computing efficiencies over every node of the metadata. */
-export function toPackResult(placement: Placement | undefined, metadata: NodeMetadata): PackResult {
+/** Turns a placement into a PackResult. */
+export function toPackResult(placement: Placement | undefined): PackResult {
   if (!placement) return noCapacity();
-  return {
-    driverNode: placement.driverNode,
-    executorNodes: placement.executorNodes,
-    efficiencies: computeEfficiencies(metadata, placement.reserved),
-    hasCapacity: true,
-  };
+  return { driverNode: placement.driverNode, executorNodes: placement.executorNodes, reserved: placement.reserved, hasCapacity: true };
 }
 
 /** Driver-first placement (§7.2); undefined when no driver candidate lets the executors fit. */
@@ -80,34 +76,58 @@ export function placeDriverFirst(
   metadata: NodeMetadata,
   strategy: ExecutorStrategy,
 ): Placement | undefined {
-  // Driver-less capacity of each executor candidate, clamped to `count` (more is irrelevant, keeps sums finite).
-  const baseCapacity = new Map<string, number>();
-  let total = 0;
-  for (const name of executorOrder) {
-    let cap = baseCapacity.get(name);
-    if (cap === undefined) {
-      const node = metadata.get(name);
-      cap = node ? Math.min(count, nodeCapacity(node.available, undefined, executor)) : 0;
-      baseCapacity.set(name, cap);
-    }
-    total += cap;
-  }
-  for (const d of driverOrder) {
+  // The capacity sums are computed only once a strategy has failed: the first driver candidate that holds the
+  // driver usually works, and the strategies stop at the node that takes the last executor, so a pack that fits
+  // reads only the front of the node order instead of every node (a FIFO walk packs every queued driver).
+  let sums: { base: Map<string, number>; total: number } | undefined;
+  let placement: Placement | undefined;
+  // Only nodes the driver fits on are candidates, so the capacity index may skip the others.
+  forEachCandidate(driverOrder, metadata, driver, (d) => {
     const node = metadata.get(d);
-    if (!node || !fits(driver, node.available)) continue;
-    const base = baseCapacity.get(d);
-    if (base !== undefined) {
-      const withDriver = Math.min(count, nodeCapacity(node.available, driver, executor));
-      if (total - base + withDriver < count) continue;
-    } else if (total < count) {
-      continue;
+    if (!node || !fits(driver, node.available)) return false;
+    if (sums) {
+      // A node missing from the sums has no room for an executor (or is no executor candidate): the driver
+      // changes nothing there.
+      const base = sums.base.get(d);
+      if (base !== undefined) {
+        const withDriver = Math.min(count, nodeCapacity(node.available, driver, executor));
+        if (sums.total - base + withDriver < count) return false;
+      } else if (sums.total < count) {
+        return false;
+      }
     }
     const reserved: ReservedMap = new Map();
     reserve(reserved, d, driver);
     const executorNodes = strategy(executor, count, executorOrder, metadata, reserved);
-    if (executorNodes) return { driverNode: d, executorNodes, reserved };
-  }
-  return undefined;
+    if (executorNodes) {
+      placement = { driverNode: d, executorNodes, reserved };
+      return true;
+    }
+    sums ??= capacitySums(executor, count, executorOrder, metadata);
+    return false;
+  });
+  return placement;
+}
+
+/** Driver-less capacity of each executor candidate, clamped to `count` (more is irrelevant, keeps sums finite). */
+function capacitySums(
+  executor: Resources,
+  count: number,
+  executorOrder: readonly string[],
+  metadata: NodeMetadata,
+): { base: Map<string, number>; total: number } {
+  const base = new Map<string, number>();
+  let total = 0;
+  forEachCandidate(executorOrder, metadata, executor, (name) => {
+    let cap = base.get(name);
+    if (cap === undefined) {
+      const node = metadata.get(name);
+      cap = node ? Math.min(count, nodeCapacity(node.available, undefined, executor)) : 0;
+      base.set(name, cap);
+    }
+    total += cap;
+  });
+  return { base, total };
 }
 
 /** SparkBinPack: driver-first placement with the given executor strategy, as a PackResult. */
@@ -120,5 +140,5 @@ export function sparkBinPack(
   metadata: NodeMetadata,
   strategy: ExecutorStrategy,
 ): PackResult {
-  return toPackResult(placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy), metadata);
+  return toPackResult(placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy));
 }

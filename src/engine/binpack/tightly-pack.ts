@@ -3,6 +3,7 @@
 
 import type { Resources } from "../resources.js";
 import { nodeCapacity } from "./capacity.js";
+import { forEachCandidate } from "./capacity-index.js";
 import { type ExecutorStrategy, type ReservedMap, pushTimes, reserve, sparkBinPack } from "./spark-binpack.js";
 import type { NodeMetadata, Packer } from "./types.js";
 
@@ -15,16 +16,17 @@ export const tightlyPackExecutors: ExecutorStrategy = (
 ) => {
   const out: string[] = [];
   let remaining = count;
-  for (const name of executorOrder) {
-    if (remaining === 0) break;
+  if (remaining === 0) return out;
+  forEachCandidate(executorOrder, metadata, executor, (name) => {
     const node = metadata.get(name);
-    if (!node) continue;
+    if (!node) return false;
     const k = Math.min(remaining, nodeCapacity(node.available, reserved.get(name), executor));
-    if (k <= 0) continue;
+    if (k <= 0) return false;
     reserve(reserved, name, executor, k);
     pushTimes(out, name, k);
     remaining -= k;
-  }
+    return remaining === 0;
+  });
   return remaining === 0 ? out : undefined;
 };
 

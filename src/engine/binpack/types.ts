@@ -30,8 +30,12 @@ export interface PackResult {
   driverNode: string;
   /** One entry per executor (repeats are normal), in placement order. */
   executorNodes: string[];
-  /** Packing efficiency of every node in the metadata after placing this app. */
-  efficiencies: Map<string, Efficiency>;
+  /**
+   * What this app reserves per node (driver and executors summed), empty when hasCapacity is false. Efficiencies
+   * are derived from it on demand (packEfficiencies), not per pack: a FIFO walk packs every queued driver and
+   * reads none of them, and computing them touched every node of the cluster per pack.
+   */
+  reserved: ReadonlyMap<string, Resources>;
   hasCapacity: boolean;
 }
 

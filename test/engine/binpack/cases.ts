@@ -2,6 +2,7 @@
 
 import { expect, it } from "vitest";
 import type { Resources } from "../../../src/engine/resources.js";
+import { packEfficiencies } from "../../../src/engine/binpack/efficiency.js";
 import type { Packer } from "../../../src/engine/binpack/types.js";
 import { type NodeSpec, availableSnapshot, metadataOf, summary } from "./fixtures.js";
 
@@ -26,7 +27,7 @@ export function runPackCases(packer: Packer, cases: readonly PackCase[]): void {
       expect(summary(result)).toEqual(c.expected);
       expect(result.executorNodes).toHaveLength(c.expected.hasCapacity ? c.count : 0);
       if (c.sequence) expect(result.executorNodes).toEqual(c.sequence);
-      if (result.hasCapacity) expect([...result.efficiencies.keys()].sort()).toEqual([...order].sort());
+      if (result.hasCapacity) expect([...packEfficiencies(result, metadata).keys()].sort()).toEqual([...order].sort());
       expect(availableSnapshot(metadata)).toEqual(before); // input metadata is never mutated
     });
   }

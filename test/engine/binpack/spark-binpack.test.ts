@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { type Resources, fits } from "../../../src/engine/resources.js";
 import { distributeEvenlyExecutors } from "../../../src/engine/binpack/distribute-evenly.js";
+import { packEfficiencies } from "../../../src/engine/binpack/efficiency.js";
 import { minimalFragmentationExecutors } from "../../../src/engine/binpack/minimal-fragmentation.js";
 import { type ExecutorStrategy, type ReservedMap, sparkBinPack } from "../../../src/engine/binpack/spark-binpack.js";
 import { tightlyPackExecutors } from "../../../src/engine/binpack/tightly-pack.js";
@@ -128,8 +129,9 @@ describe("driver-first placement matches literal models (§7.2–§7.4)", () => 
     ]);
     const r = sparkBinPack(R(2, 1), R(2, 2), 2, ["a"], ["a", "b"], m, tightlyPackExecutors);
     expect(summary(r)).toEqual({ hasCapacity: true, driver: "a", executors: { a: 1, b: 1 } });
-    expect(r.efficiencies.get("a")).toEqual({ cpu: 1, memory: 7 / 8, gpu: 0, max: 1 });
-    expect(r.efficiencies.get("b")).toEqual({ cpu: 0.5, memory: 0.5, gpu: 0, max: 0.5 });
-    expect(r.efficiencies.get("c")).toEqual({ cpu: 0, memory: 0, gpu: 0, max: 0 });
+    const efficiencies = packEfficiencies(r, m);
+    expect(efficiencies.get("a")).toEqual({ cpu: 1, memory: 7 / 8, gpu: 0, max: 1 });
+    expect(efficiencies.get("b")).toEqual({ cpu: 0.5, memory: 0.5, gpu: 0, max: 0.5 });
+    expect(efficiencies.get("c")).toEqual({ cpu: 0, memory: 0, gpu: 0, max: 0 });
   });
 });
