@@ -352,4 +352,39 @@ describe("explain and queues", () => {
     expect(q.out).toMatch(/batch\s+1\s+\S+\s+spark\/too-big-driver\s+0\s+1\s+does not fit/);
     expect((await run("explain", "spark", "ghost")).code).toBe(1);
   });
+
+  it("simulate --batch reads a YAML list and prints one row per application, in order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spark-cli-batch-"));
+    try {
+      const file = join(dir, "batch.yaml");
+      writeFileSync(
+        file,
+        [
+          "- name: small",
+          "  shape: { driver: { cpuMillis: 1000, memoryBytes: 1073741824 }, executor: { cpuMillis: 1000, memoryBytes: 1073741824 }, executorCount: 2 }",
+          "- name: huge",
+          "  shape: { driver: { cpuMillis: 1000000, memoryBytes: 1073741824 }, executor: { cpuMillis: 1000, memoryBytes: 1073741824 }, executorCount: 1 }",
+          "",
+        ].join("\n"),
+      );
+      const r = await run("simulate", "--batch", file);
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      const table = rows(r.out);
+      expect(table[0]).toEqual(["NAME", "ADMITTED", "DRIVER NODE", "EXECUTORS", "POSITION", "BLOCKS", "FITS EMPTY", "REASON"]);
+      expect(table.map((row) => row[0])).toEqual(["NAME", "small", "huge"]);
+      expect(table[1].slice(1, 2)).toEqual(["yes"]);
+      expect(table[1][2]).toMatch(/^node-/);
+      expect(table[2].slice(1, 3)).toEqual(["no", "-"]);
+      expect(table[2][6]).toBe("no");
+      const json = JSON.parse((await run("simulate", "--batch", file, "-o", "json")).out);
+      expect(json.results.map((x: { name: string; admitted: boolean }) => [x.name, x.admitted])).toEqual([["small", true], ["huge", false]]);
+      expect(json.results[1].fitsEmptyCluster).toBe(false);
+      writeFileSync(file, "- { name: x, bogus: 1 }\n");
+      expect((await run("simulate", "--batch", file)).err).toMatch(/^error: .*batch\.yaml: not a list of applications/);
+      expect((await run("simulate", "--batch", file, "--executors", "1")).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
