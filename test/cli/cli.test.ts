@@ -353,6 +353,39 @@ describe("explain and queues", () => {
     expect((await run("explain", "spark", "ghost")).code).toBe(1);
   });
 
+  it("watch queue and watch reservations print the initial state, SYNCED, and stop after --count", async () => {
+    expect((await run("filter", request("driver-too-big"))).code).toBe(0); // waits in the queue
+    const q = await run("watch", "queue", "--count", "2");
+    expect(q.err).toBe("");
+    expect(q.code).toBe(0);
+    const lines = q.out.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^ADDED\s+spark\/too-big-driver\s+group=batch\s+position=1\s+\S/);
+    expect(lines[1]).toBe("SYNCED");
+    const j = await run("watch", "queue", "--count", "2", "-o", "json");
+    expect(j.out.trimEnd().split("\n").map((l) => JSON.parse(l).type)).toEqual(["CHANGE_TYPE_ADDED", "CHANGE_TYPE_SYNCED"]);
+    // A change after SYNCED: the watch is running (its SYNCED line is out) when the etl driver is admitted.
+    let live = "";
+    let synced!: () => void;
+    const isSynced = new Promise<void>((resolve) => (synced = resolve));
+    const watching = runCli(["--server", t.url, "watch", "reservations", "-n", "spark", "--count", "2"], {
+      stdout: (s) => {
+        live += s;
+        if (s.startsWith("SYNCED")) synced();
+      },
+      stderr: (s) => (live += s),
+      env: {},
+    });
+    await isSynced;
+    expect((await run("filter", request("driver-etl"))).code).toBe(0);
+    expect(await watching).toBe(0);
+    expect(live.trimEnd().split("\n")).toEqual(["SYNCED", expect.stringMatching(/^ADDED\s+spark\/etl\s+driver=etl-driver\s+slots=9$/)]);
+    const r = await run("watch", "reservations", "-n", "spark", "--count", "2");
+    expect(r.out.trimEnd().split("\n")).toEqual([expect.stringMatching(/^ADDED\s+spark\/etl\s+driver=etl-driver\s+slots=9$/), "SYNCED"]);
+    expect((await run("watch", "nodes")).code).toBe(2);
+    expect((await run("watch", "queue", "--count", "0")).code).toBe(2);
+  });
+
   it("simulate --batch reads a YAML list and prints one row per application, in order", async () => {
     const dir = mkdtempSync(join(tmpdir(), "spark-cli-batch-"));
     try {
