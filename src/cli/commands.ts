@@ -62,11 +62,18 @@ export interface Command {
 export const PROGRAM = "npm run cli --";
 
 export const GLOBAL_FLAGS_HELP = `Global flags:
-  --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483)
-  --protocol connect|grpc|grpcweb  Wire protocol (default: connect)
+  --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483;
+                                   as kubectl spark: through the kubeconfig's API server, see --service)
+  --service [NS/]NAME[:PORT]       Reach the service through the service proxy of the kubeconfig's API server,
+                                   with the kubeconfig's credentials (default for kubectl spark:
+                                   spark-scheduler/spark-scheduler:http; https:NAME:PORT for a TLS service)
+  --kubeconfig FILE                Kubeconfig for --service (default: $KUBECONFIG, else ~/.kube/config)
+  --context NAME                   Kubeconfig context for --service (default: the current context)
+  --protocol connect|grpc|grpcweb  Wire protocol (default: connect; grpc does not pass the service proxy)
   --timeout MS                     Deadline for the call in milliseconds (default: none)
   --token TOKEN                    Bearer token for a server with access.rpc: kubernetes, e.g.
-                                   $(kubectl create token NAME) (default: $SPARK_SCHEDULER_TOKEN)
+                                   $(kubectl create token NAME) (default: $SPARK_SCHEDULER_TOKEN); through
+                                   the service proxy it replaces the kubeconfig's credentials instead
   -o, --output table|json|yaml     Human-readable output (default) or the RPC response as canonical
                                    protobuf JSON (int64 as strings, enums by name, defaults included),
                                    or the same as YAML
