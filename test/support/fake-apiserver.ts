@@ -956,21 +956,21 @@ export class FakeApiServer {
     const verbs: Record<string, string> = { GET: "get", HEAD: "get", POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" };
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
     const user = token === undefined ? undefined : this.access.tokens.get(token);
-    if (!user) {
+    // A refusal is sent once the request body is read: a client still writing it would otherwise get EPIPE
+    // instead of the answer (kube-apiserver's Go server reads unread bodies before closing, so clients see it).
+    const refuse = (err: StatusError) => {
+      req.on("end", () => sendError(res, err));
       req.resume();
-      return (sendError(res, new StatusError(401, "Unauthorized")), true);
-    }
+      return true;
+    };
+    if (!user) return refuse(new StatusError(401, "Unauthorized"));
     const verb = verbs[method] ?? method.toLowerCase();
     if (!this.access.grants.some((g) => g.user === user.username && g.verb === verb && g.group === "" && g.resource === "services/proxy")) {
-      req.resume();
       const message = `services "${service}" is forbidden: User "${user.username}" cannot ${verb} resource "services/proxy" in API group "" in the namespace "${namespace}"`;
-      return (sendError(res, new StatusError(403, message)), true);
+      return refuse(new StatusError(403, message));
     }
     const target = this.serviceProxies.get(`${namespace}/${service}`);
-    if (target === undefined) {
-      req.resume();
-      return (sendError(res, new StatusError(404, `services "${service.split(":")[0]}" not found`)), true);
-    }
+    if (target === undefined) return refuse(new StatusError(404, `services "${service.split(":")[0]}" not found`));
     const headers = { ...req.headers };
     delete headers.authorization;
     delete headers.host;
