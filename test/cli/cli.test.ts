@@ -386,6 +386,22 @@ describe("explain and queues", () => {
     expect((await run("watch", "queue", "--count", "0")).code).toBe(2);
   });
 
+  it("simulate --batch examples/batch.yaml (the README's example, npm start's defaults): two admitted, one too big for the cluster", async () => {
+    const fresh = await startTestApp();
+    try {
+      const r = await cli(["--server", fresh.url, "simulate", "--batch", "examples/batch.yaml", "-o", "json"]);
+      expect(r.err).toBe("");
+      const res = JSON.parse(r.out) as { results: { name: string; admitted: boolean; fitsEmptyCluster: boolean }[] };
+      expect(res.results.map((x) => [x.name, x.admitted, x.fitsEmptyCluster])).toEqual([
+        ["etl", true, true],
+        ["props", true, true],
+        ["huge", false, false],
+      ]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("simulate --batch reads a YAML list and prints one row per application, in order", async () => {
     const dir = mkdtempSync(join(tmpdir(), "spark-cli-batch-"));
     try {
