@@ -69,6 +69,9 @@ export const GLOBAL_FLAGS_HELP = `Global flags:
                                    spark-scheduler/spark-scheduler:http; https:NAME:PORT for a TLS service)
   --kubeconfig FILE                Kubeconfig for --service (default: $KUBECONFIG, else ~/.kube/config)
   --context NAME                   Kubeconfig context for --service (default: the current context)
+  --port-forward                   Reach the --service through \`kubectl port-forward\` ($KUBECTL, default kubectl)
+                                   instead of the proxy, sending the kubeconfig's bearer token to the service
+                                   (unless --token or $SPARK_SCHEDULER_TOKEN), so its access review decides
   --protocol connect|grpc|grpcweb  Wire protocol (default: connect; grpc does not pass the service proxy)
   --timeout MS                     Deadline for the call in milliseconds (default: none)
   --token TOKEN                    Bearer token for a server with access.rpc: kubernetes, e.g.

@@ -103,3 +103,68 @@ export async function resolveKubeTarget(opts: { kubeconfig?: string; context?: s
     describe: `kubeconfig context "${context}" (${server}), service ${namespace}/${nameAndPort}`,
   };
 }
+
+export interface PortForward {
+  /** `http://127.0.0.1:PORT`, forwarded to the service. */
+  url: string;
+  /** The kubeconfig user's bearer token, when its credentials are one (not for a client certificate). */
+  token?: string;
+  describe: string;
+  /** Stops kubectl port-forward and waits for it to exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `kubectl port-forward` to the service (kubectl authenticates the tunnel; the user needs `create` on
+ * `pods/portforward`) and takes the kubeconfig's bearer token for the calls, so that the service's own
+ * TokenReview / SubjectAccessReview decide (the service proxy cannot do that: the API server drops the
+ * Authorization header). The token only travels through the tunnel kubectl opened to the cluster.
+ */
+export async function startPortForward(
+  opts: { kubeconfig?: string; context?: string; service: ServiceRef },
+  env: Record<string, string | undefined>,
+): Promise<PortForward> {
+  const { spawn } = await import("node:child_process");
+  const parts = opts.service.nameAndPort.split(":");
+  if (parts[0] === "https" || parts[0] === "http") {
+    if (parts[0] === "https") throw new UsageError("--port-forward reaches the service over plain HTTP: give --service without https:");
+    parts.shift();
+  }
+  const [name, port] = parts;
+  const target = await resolveKubeTarget(opts, env);
+  const bearer = /^Bearer\s+(\S+)$/i.exec(Object.entries(target.headers).find(([k]) => k.toLowerCase() === "authorization")?.[1] ?? "")?.[1];
+  const kubectl = env.KUBECTL || "kubectl";
+  const args = [
+    "port-forward",
+    ...(opts.kubeconfig ? ["--kubeconfig", opts.kubeconfig] : []),
+    ...(opts.context ? ["--context", opts.context] : []),
+    "-n",
+    opts.service.namespace,
+    `svc/${name}`,
+    `:${port}`,
+  ];
+  const child = spawn(kubectl, args, { stdio: ["ignore", "pipe", "pipe"], env });
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  const local = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("error", (e) => reject(new CliError(`cannot run ${kubectl} port-forward: ${e.message}`)));
+    child.once("close", (code) => reject(new CliError(`${kubectl} ${args.join(" ")} exited (${code}): ${stderr.trim() || out.trim()}`)));
+  });
+  child.stdout.resume();
+  return {
+    url: `http://127.0.0.1:${local}`,
+    token: bearer,
+    describe: `kubectl port-forward to ${opts.service.namespace}/${name}:${port} (${target.describe.split(",")[0]})`,
+    close: async () => {
+      child.kill();
+      await exited;
+    },
+  };
+}

@@ -8,7 +8,7 @@ import { ERROR_DOMAIN } from "../server/errors.js";
 import { type OpenClient, PROTOCOLS, type Protocol, type ViaProxy, openClient } from "./client.js";
 import { COMMANDS as BASE_COMMANDS, CliError, type Command, GLOBAL_FLAGS_HELP, type OptionSpec, PROGRAM, UsageError, type Values } from "./commands.js";
 import { V2_COMMANDS } from "./commands-v2.js";
-import { DEFAULT_SERVICE, type ServiceRef, parseService, resolveKubeTarget } from "./kubeconfig.js";
+import { DEFAULT_SERVICE, type PortForward, type ServiceRef, parseService, resolveKubeTarget, startPortForward } from "./kubeconfig.js";
 
 const COMMANDS: readonly Command[] = [...BASE_COMMANDS, ...V2_COMMANDS];
 
@@ -43,6 +43,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   kubeconfig: { type: "string" },
   context: { type: "string" },
   service: { type: "string" },
+  "port-forward": { type: "boolean" },
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
 };
@@ -113,14 +114,14 @@ function parseCommandArgs(cmd: Command, args: string[]): { values: Values; posit
 interface Globals {
   server: string;
   /** Set when the server is reached through the kubeconfig's API server (service proxy). */
-  proxy?: { kubeconfig?: string; context?: string; service: ServiceRef };
+  proxy?: { kubeconfig?: string; context?: string; service: ServiceRef; portForward: boolean };
   protocol: Protocol;
   timeoutMs?: number;
   token?: string;
   output: "table" | "json" | "yaml";
 }
 
-const KUBE_FLAGS = ["kubeconfig", "context", "service"];
+const KUBE_FLAGS = ["kubeconfig", "context", "service", "port-forward"];
 
 function globals(values: Values, env: CliIO["env"], plugin: boolean): Globals {
   const viaKube = KUBE_FLAGS.filter((f) => values[f] !== undefined);
@@ -128,7 +129,7 @@ function globals(values: Values, env: CliIO["env"], plugin: boolean): Globals {
     throw new UsageError(`--server cannot be combined with ${viaKube.map((f) => `--${f}`).join(", ")} (they find the service through the API server)`);
   }
   const explicit = (values.server as string | undefined) ?? (env.SPARK_SCHEDULER_URL || undefined);
-  if (viaKube.length > 0 || (plugin && explicit === undefined)) return proxyGlobals(values, plugin);
+  if (viaKube.length > 0 || (plugin && explicit === undefined)) return proxyGlobals(values, env);
   const server = explicit ?? DEFAULT_SERVER;
   let url: URL;
   try {
@@ -145,16 +146,21 @@ function globals(values: Values, env: CliIO["env"], plugin: boolean): Globals {
 /**
  * Through the service proxy --token, like kubectl's, authenticates to the API server in place of the
  * kubeconfig's credentials ($SPARK_SCHEDULER_TOKEN is the service's token and is not used): the API server
- * does not pass the Authorization header on to the service.
+ * does not pass the Authorization header on to the service. Through --port-forward the token goes to the
+ * service: --token, else $SPARK_SCHEDULER_TOKEN, else the kubeconfig's bearer token.
  */
-function proxyGlobals(values: Values, plugin: boolean): Globals {
+function proxyGlobals(values: Values, env: CliIO["env"]): Globals {
   const service = parseService((values.service as string | undefined) ?? DEFAULT_SERVICE);
   const c = common(values);
-  if (c.protocol === "grpc") {
-    const how = plugin ? "--server URL (e.g. a kubectl port-forward)" : "--server URL";
-    throw new UsageError(`--protocol grpc needs HTTP/2, which the API server's service proxy does not pass: use connect or grpcweb, or ${how}`);
+  const portForward = values["port-forward"] === true;
+  if (portForward) {
+    const token = (values.token as string | undefined) ?? (env.SPARK_SCHEDULER_TOKEN || undefined);
+    return { server: "", proxy: { kubeconfig: values.kubeconfig as string | undefined, context: values.context as string | undefined, service, portForward }, token, ...c };
   }
-  return { server: "", proxy: { kubeconfig: values.kubeconfig as string | undefined, context: values.context as string | undefined, service }, token: values.token as string | undefined, ...c };
+  if (c.protocol === "grpc") {
+    throw new UsageError("--protocol grpc needs HTTP/2, which the API server's service proxy does not pass: use connect or grpcweb, or --port-forward");
+  }
+  return { server: "", proxy: { kubeconfig: values.kubeconfig as string | undefined, context: values.context as string | undefined, service, portForward }, token: values.token as string | undefined, ...c };
 }
 
 function common(values: Values): Pick<Globals, "protocol" | "timeoutMs" | "output"> {
@@ -196,8 +202,7 @@ function proxyHint(e: ConnectError, via: { describe: string; namespace: string }
     // The API server drops the caller's Authorization header once it has authenticated it.
     return (
       `hint: the service (access.rpc: kubernetes) wants a bearer token, which the API server's service proxy does not pass on;\n` +
-      `      reach it through a port-forward instead: kubectl -n ${via.namespace} port-forward svc/spark-scheduler 8483 &\n` +
-      `      ${program} --server http://127.0.0.1:8483 --token "$(kubectl create token NAME)" ...\n`
+      `      reach it through a port-forward instead, with the kubeconfig's token: ${program} --port-forward ...\n`
     );
   }
   let hint = `the API server refused the call (${via.describe})`;
@@ -247,6 +252,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
 
   let open: OpenClient | undefined;
   let via: { describe: string; namespace: string } | undefined;
+  let forward: PortForward | undefined;
+  let tokenless = "";
   try {
     const { values, positionals } = parseCommandArgs(cmd, rest);
     if (positionals.length !== cmd.positionals.length) {
@@ -257,14 +264,20 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     if (positionals.some((p) => p === "")) throw new UsageError(`${cmd.positionals.join(" ")} must not be empty`);
     const g = globals(values, io.env, plugin);
     let server = g.server;
+    let token = g.token;
     let proxy: ViaProxy | undefined;
-    if (g.proxy) {
+    if (g.proxy?.portForward) {
+      forward = await startPortForward(g.proxy, io.env);
+      server = forward.url;
+      token ??= forward.token;
+      if (token === undefined) tokenless = `hint: the kubeconfig's user has no bearer token (a client certificate?), so the service cannot review it: give --token\n`;
+    } else if (g.proxy) {
       const target = await resolveKubeTarget({ ...g.proxy }, io.env);
       server = target.baseUrl;
       proxy = { headers: target.headers, agentOptions: target.agentOptions };
       via = { describe: target.describe, namespace: g.proxy.service.namespace };
     }
-    open = openClient(server, g.protocol, g.timeoutMs, g.token, proxy);
+    open = openClient(server, g.protocol, g.timeoutMs, token, proxy);
     await cmd.run(
       { client: open.client, extender: open.extender, output: g.output, now: io.now?.() ?? Date.now(), cwd: io.cwd ?? process.cwd(), write: io.stdout },
       values,
@@ -274,7 +287,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) return usageError(e.message, synopsis(cmd));
     if (e instanceof ConnectError) {
-      io.stderr(`error: ${codeName(e.code)}: ${e.rawMessage}\n${via === undefined ? "" : proxyHint(e, via, plugin)}`);
+      const hint = via !== undefined ? proxyHint(e, via, plugin) : e.code === Code.Unauthenticated ? tokenless : "";
+      io.stderr(`error: ${codeName(e.code)}: ${e.rawMessage}\n${hint}`);
       return EXIT_FAILED;
     }
     if (e instanceof CliError) {
@@ -286,5 +300,6 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     return EXIT_FAILED;
   } finally {
     open?.close();
+    await forward?.close();
   }
 }

@@ -3,7 +3,7 @@
 // an embedded cluster, with the user's own kubeconfig credentials deciding (RBAC on services/proxy).
 
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -153,8 +153,32 @@ describe("kubectl spark through the API server's service proxy", () => {
     const viaProxy = await plugin(["queues", "--service", "spark-scheduler/secure"]);
     expect(viaProxy.code).toBe(1);
     expect(viaProxy.err).toMatch(/^error: unauthenticated: a bearer token is required.*\nhint: the service \(access\.rpc: kubernetes\) wants a bearer token, which the API server's service proxy does not pass on/);
-    expect(viaProxy.err).toContain("port-forward svc/spark-scheduler 8483");
-    // What the hint proposes: the service directly (as through a port-forward) with the user's token.
+    expect(viaProxy.err).toContain("kubectl spark --port-forward ...");
+    // The service directly (as through a port-forward) with the user's token.
     expect(await plugin(["queues", "--server", secure.url, "--token", "t-alice"], {})).toMatchObject({ code: 0, err: "" });
+  });
+
+  it("--port-forward runs kubectl port-forward and sends the kubeconfig's token to the service, whose review decides", async () => {
+    // Stands in for kubectl: records its arguments and pid, prints what kubectl port-forward prints, stays until killed.
+    const port = new URL(secure.url).port;
+    const kubectl = join(dir, "kubectl");
+    writeFileSync(
+      kubectl,
+      `#!/bin/sh\necho "$@" > "${dir}/args"\necho $$ > "${dir}/pid"\necho "Forwarding from 127.0.0.1:${port} -> 8483"\necho "Forwarding from [::1]:${port} -> 8483"\nexec sleep 600\n`,
+      { mode: 0o755 },
+    );
+    const env = { KUBECONFIG: config, KUBECTL: kubectl };
+    const alice = await plugin(["queues", "--port-forward", "--service", "spark-scheduler/secure", "--context", "alice"], env);
+    expect(alice).toMatchObject({ code: 0, err: "" });
+    expect(readFileSync(join(dir, "args"), "utf8").trim()).toBe("port-forward --context alice -n spark-scheduler svc/secure :http");
+    const pid = Number(readFileSync(join(dir, "pid"), "utf8"));
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/); // stopped once the call is done
+    // bob's token authenticates, but RBAC gives bob no list on resourcereservations: the service refuses.
+    const bob = await plugin(["queues", "--port-forward", "--service", "spark-scheduler/secure", "--context", "bob", "--protocol", "grpc"], env);
+    expect(bob.code).toBe(1);
+    expect(bob.err).toMatch(/^error: permission_denied: user "bob" may not call sparkscheduler\.v1\.SparkSchedulerService/);
+    const failing = await plugin(["queues", "--port-forward"], { KUBECONFIG: config, KUBECTL: "/bin/false" });
+    expect(failing.code).toBe(1);
+    expect(failing.err).toMatch(/^error: \/bin\/false port-forward -n spark-scheduler svc\/spark-scheduler :http exited \(1\)/);
   });
 });
