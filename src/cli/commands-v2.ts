@@ -1,7 +1,19 @@
-// Admin CLI commands of the second API generation: explain (ExplainPod) and queues (ListQueues).
+// Admin CLI commands of the second API generation: explain (ExplainPod), queues (ListQueues) and watch
+// (WatchQueue / WatchReservations).
 
-import { ExplainPodResponseSchema, ListQueuesResponseSchema, NodeVerdict, Outcome, type Shortfall } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
-import { type Command, GLOBAL_FLAGS_HELP, PROGRAM, emit } from "./commands.js";
+import { type DescMessage, type MessageShape, toJson, toJsonString } from "@bufbuild/protobuf";
+import { stringify as toYaml } from "yaml";
+import {
+  ChangeType,
+  ExplainPodResponseSchema,
+  ListQueuesResponseSchema,
+  NodeVerdict,
+  Outcome,
+  type Shortfall,
+  WatchQueueResponseSchema,
+  WatchReservationsResponseSchema,
+} from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import { type Command, GLOBAL_FLAGS_HELP, PROGRAM, UsageError, emit, list, str } from "./commands.js";
 import * as fmt from "./format.js";
 
 function amount(resource: string, v: bigint): string {
@@ -115,4 +127,54 @@ ${GLOBAL_FLAGS_HELP}
   },
 };
 
-export const V2_COMMANDS: readonly Command[] = [explain, queues];
+const watch: Command = {
+  name: "watch",
+  positionals: ["queue|reservations"],
+  summary: "Stream the pending drivers or the reservations: initial state, then changes",
+  help: `Usage: ${PROGRAM} watch queue [--instance-group G ...] [--count N] [--output table|json|yaml]
+       ${PROGRAM} watch reservations [--namespace NS] [--count N] [--output table|json|yaml]
+
+Streams WatchQueue or WatchReservations: one ADDED line per object of the initial state, a SYNCED
+line, then ADDED / MODIFIED / REMOVED lines as things change, until interrupted or --count messages.
+With -o json every message is one line of protobuf JSON; with -o yaml one YAML document each.
+
+Flags:
+  --instance-group G               Only this instance group's queue (repeatable; "-" for drivers without one)
+  -n, --namespace NS               Only reservations of this namespace
+  --count N                        Stop after N messages (SYNCED included)
+
+${GLOBAL_FLAGS_HELP}
+`,
+  options: { "instance-group": { type: "string", multiple: true }, namespace: { type: "string", short: "n" }, count: { type: "string" } },
+  async run(env, values, [kind]) {
+    if (kind !== "queue" && kind !== "reservations") throw new UsageError(`watch takes queue or reservations, not "${kind}"`);
+    const rawCount = str(values, "count");
+    if (rawCount !== undefined && !/^[1-9]\d*$/.test(rawCount)) throw new UsageError(`--count: "${rawCount}" is not a positive whole number`);
+    const limit = rawCount === undefined ? Infinity : Number(rawCount);
+    const change = (t: ChangeType) => (ChangeType[t] ?? String(t)).padEnd(8);
+    let seen = 0;
+    // One line (or YAML document) per message as it arrives, so a pipe sees each change at once.
+    const out = <D extends DescMessage>(schema: D, msg: MessageShape<D>, line: string) => {
+      if (env.output === "json") env.write(`${toJsonString(schema, msg, { alwaysEmitImplicit: true })}\n`);
+      else if (env.output === "yaml") env.write(`---\n${toYaml(toJson(schema, msg, { alwaysEmitImplicit: true }))}`);
+      else env.write(`${line.trimEnd()}\n`);
+    };
+    if (kind === "queue") {
+      for await (const m of env.client.watchQueue({ instanceGroups: list(values, "instance-group") })) {
+        const d = m.driver;
+        const line = d ? `${change(m.type)} ${d.entry?.namespace}/${d.entry?.podName}   group=${d.instanceGroup || "-"}   position=${d.position}   ${d.reason}` : change(m.type);
+        out(WatchQueueResponseSchema, m, line);
+        if (++seen >= limit) break;
+      }
+    } else {
+      for await (const m of env.client.watchReservations({ namespace: str(values, "namespace") ?? "" })) {
+        const r = m.reservation;
+        const line = r ? `${change(m.type)} ${r.namespace}/${r.appId}   driver=${r.driverPod}   slots=${r.slots.length}` : change(m.type);
+        out(WatchReservationsResponseSchema, m, line);
+        if (++seen >= limit) break;
+      }
+    }
+  },
+};
+
+export const V2_COMMANDS: readonly Command[] = [explain, queues, watch];

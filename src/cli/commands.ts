@@ -3,8 +3,8 @@
 
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { type DescMessage, type JsonObject, type MessageInitShape, type MessageShape, toJson, toJsonString } from "@bufbuild/protobuf";
-import { stringify as toYaml } from "yaml";
+import { type DescMessage, type JsonObject, type JsonValue, type MessageInitShape, type MessageShape, fromJson, toJson, toJsonString } from "@bufbuild/protobuf";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import {
   FilterResponseSchema,
   GetQueuePositionResponseSchema,
@@ -13,6 +13,8 @@ import {
   Outcome,
   QueueState,
   type Reservation,
+  SimulateBatchRequestSchema,
+  SimulateBatchResponseSchema,
   type SimulateRequestSchema,
   SimulateResponseSchema,
 } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
@@ -60,11 +62,21 @@ export interface Command {
 export const PROGRAM = "npm run cli --";
 
 export const GLOBAL_FLAGS_HELP = `Global flags:
-  --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483)
-  --protocol connect|grpc|grpcweb  Wire protocol (default: connect)
+  --server URL                     Server base URL (default: $SPARK_SCHEDULER_URL, else http://127.0.0.1:8483;
+                                   as kubectl spark: through the kubeconfig's API server, see --service)
+  --service [NS/]NAME[:PORT]       Reach the service through the service proxy of the kubeconfig's API server,
+                                   with the kubeconfig's credentials (default for kubectl spark:
+                                   spark-scheduler/spark-scheduler:http; https:NAME:PORT for a TLS service)
+  --kubeconfig FILE                Kubeconfig for --service (default: $KUBECONFIG, else ~/.kube/config)
+  --context NAME                   Kubeconfig context for --service (default: the current context)
+  --port-forward                   Reach the --service through \`kubectl port-forward\` ($KUBECTL, default kubectl)
+                                   instead of the proxy, sending the kubeconfig's bearer token to the service
+                                   (unless --token or $SPARK_SCHEDULER_TOKEN), so its access review decides
+  --protocol connect|grpc|grpcweb  Wire protocol (default: connect; grpc does not pass the service proxy)
   --timeout MS                     Deadline for the call in milliseconds (default: none)
   --token TOKEN                    Bearer token for a server with access.rpc: kubernetes, e.g.
-                                   $(kubectl create token NAME) (default: $SPARK_SCHEDULER_TOKEN)
+                                   $(kubectl create token NAME) (default: $SPARK_SCHEDULER_TOKEN); through
+                                   the service proxy it replaces the kubeconfig's credentials instead
   -o, --output table|json|yaml     Human-readable output (default) or the RPC response as canonical
                                    protobuf JSON (int64 as strings, enums by name, defaults included),
                                    or the same as YAML
@@ -342,6 +354,7 @@ const simulate: Command = {
   help: `Usage: ${PROGRAM} simulate --driver-cpu Q --driver-mem Q --executor-cpu Q --executor-mem Q --executors N
          [--driver-gpu N] [--executor-gpu N] [--node-selector KEY=VALUE ...] [--node NAME ...] [--output table|json]
        ${PROGRAM} simulate --pod FILE.json [--node NAME ...] [--output table|json]
+       ${PROGRAM} simulate --batch FILE [--output table|json|yaml]
 
 Answers "would this application fit right now, and where?" (Simulate) against the live cluster
 state, existing reservations included, without reserving anything. Prints whether it fits, the
@@ -362,6 +375,13 @@ Flags:
                                    the shape flags: a Pod JSON, or an ExtenderArgs JSON whose Pod is used
   --node NAME                      Only consider NAME for the driver (repeatable; default: every
                                    eligible node)
+  --batch FILE                     Several applications in submission order (SimulateBatch): a YAML or
+                                   JSON file holding a list of SimulatedApplication objects in protobuf
+                                   JSON form (or {"applications": [...]}), e.g.
+                                   [{name: etl, shape: {driver: {cpuMillis: 4000, memoryBytes: 17179869184},
+                                     executor: {...}, executorCount: 8}}, {name: b, sparkProperties: "..."}];
+                                   prints one row per application: admitted, driver node, queue position,
+                                   the applications it would block, whether it fits an empty cluster, why not
 
 ${GLOBAL_FLAGS_HELP}
 `,
@@ -376,8 +396,11 @@ ${GLOBAL_FLAGS_HELP}
     "node-selector": { type: "string", multiple: true },
     pod: { type: "string" },
     node: { type: "string", multiple: true },
+    batch: { type: "string" },
   },
   async run(env, values) {
+    const batchFile = str(values, "batch");
+    if (batchFile !== undefined) return simulateBatch(env, values, batchFile);
     const req: MessageInitShape<typeof SimulateRequestSchema> = { nodeNames: list(values, "node") };
     const podFile = str(values, "pod");
     if (podFile !== undefined) {
@@ -415,6 +438,46 @@ ${GLOBAL_FLAGS_HELP}
     );
   },
 };
+
+async function simulateBatch(env: CommandEnv, values: Values, file: string): Promise<void> {
+  const extra = [...SHAPE_FLAGS, "node-selector", "pod", "node"].filter((f) => values[f] !== undefined);
+  if (extra.length > 0) throw new UsageError(`--batch cannot be combined with ${extra.map((f) => `--${f}`).join(", ")}`);
+  let text: string;
+  try {
+    text = await readFile(resolve(env.cwd, file), "utf8");
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text); // YAML 1.2 reads JSON too
+  } catch (e) {
+    throw new CliError(`${file} is not valid YAML or JSON: ${(e as Error).message}`);
+  }
+  const json = Array.isArray(doc) ? { applications: doc } : doc;
+  let req;
+  try {
+    req = fromJson(SimulateBatchRequestSchema, json as JsonValue);
+  } catch (e) {
+    throw new CliError(`${file}: not a list of applications: ${(e as Error).message}`);
+  }
+  const res = await env.client.simulateBatch(req);
+  emit(env, SimulateBatchResponseSchema, res, () =>
+    fmt.table(
+      ["NAME", "ADMITTED", "DRIVER NODE", "EXECUTORS", "POSITION", "BLOCKS", "FITS EMPTY", "REASON"],
+      res.results.map((r) => [
+        r.name,
+        fmt.yesNo(r.admitted),
+        fmt.orDash(r.driverNode),
+        r.admitted ? fmt.placement(r.executorNodes) : "-",
+        r.queuePosition > 0 ? String(r.queuePosition) : "-",
+        r.blocks.length > 0 ? r.blocks.join(",") : "-",
+        fmt.yesNo(r.fitsEmptyCluster),
+        fmt.orDash(r.reason),
+      ]),
+    ),
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // filter

@@ -3,9 +3,12 @@
 
 import { parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type OpenClient, PROTOCOLS, type Protocol, openClient } from "./client.js";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { ERROR_DOMAIN } from "../server/errors.js";
+import { type OpenClient, PROTOCOLS, type Protocol, type ViaProxy, openClient } from "./client.js";
 import { COMMANDS as BASE_COMMANDS, CliError, type Command, GLOBAL_FLAGS_HELP, type OptionSpec, PROGRAM, UsageError, type Values } from "./commands.js";
 import { V2_COMMANDS } from "./commands-v2.js";
+import { DEFAULT_SERVICE, type PortForward, type ServiceRef, parseService, resolveKubeTarget, startPortForward } from "./kubeconfig.js";
 
 const COMMANDS: readonly Command[] = [...BASE_COMMANDS, ...V2_COMMANDS];
 
@@ -17,7 +20,14 @@ export interface CliIO {
   now?: () => number;
   /** Directory relative file arguments are resolved against (default process.cwd()). */
   cwd?: string;
+  /**
+   * Run as the kubectl plugin (`kubectl spark`, src/cli/kubectl-spark.ts): without --server or
+   * $SPARK_SCHEDULER_URL the service is reached through the kubeconfig's API server, and help says `kubectl spark`.
+   */
+  kubectlPlugin?: boolean;
 }
+
+export const PLUGIN_PROGRAM = "kubectl spark";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8483";
 
@@ -30,6 +40,10 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   protocol: { type: "string" },
   timeout: { type: "string" },
   token: { type: "string" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  service: { type: "string" },
+  "port-forward": { type: "boolean" },
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
 };
@@ -99,14 +113,24 @@ function parseCommandArgs(cmd: Command, args: string[]): { values: Values; posit
 
 interface Globals {
   server: string;
+  /** Set when the server is reached through the kubeconfig's API server (service proxy). */
+  proxy?: { kubeconfig?: string; context?: string; service: ServiceRef; portForward: boolean };
   protocol: Protocol;
   timeoutMs?: number;
   token?: string;
   output: "table" | "json" | "yaml";
 }
 
-function globals(values: Values, env: CliIO["env"]): Globals {
-  const server = (values.server as string | undefined) ?? (env.SPARK_SCHEDULER_URL || DEFAULT_SERVER);
+const KUBE_FLAGS = ["kubeconfig", "context", "service", "port-forward"];
+
+function globals(values: Values, env: CliIO["env"], plugin: boolean): Globals {
+  const viaKube = KUBE_FLAGS.filter((f) => values[f] !== undefined);
+  if (viaKube.length > 0 && values.server !== undefined) {
+    throw new UsageError(`--server cannot be combined with ${viaKube.map((f) => `--${f}`).join(", ")} (they find the service through the API server)`);
+  }
+  const explicit = (values.server as string | undefined) ?? (env.SPARK_SCHEDULER_URL || undefined);
+  if (viaKube.length > 0 || (plugin && explicit === undefined)) return proxyGlobals(values, env);
+  const server = explicit ?? DEFAULT_SERVER;
   let url: URL;
   try {
     url = new URL(server);
@@ -115,6 +139,31 @@ function globals(values: Values, env: CliIO["env"]): Globals {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--server: "${server}" must be an http:// or https:// URL`);
 
+  const token = (values.token as string | undefined) ?? (env.SPARK_SCHEDULER_TOKEN || undefined);
+  return { server: server.replace(/\/+$/, ""), token, ...common(values) };
+}
+
+/**
+ * Through the service proxy --token, like kubectl's, authenticates to the API server in place of the
+ * kubeconfig's credentials ($SPARK_SCHEDULER_TOKEN is the service's token and is not used): the API server
+ * does not pass the Authorization header on to the service. Through --port-forward the token goes to the
+ * service: --token, else $SPARK_SCHEDULER_TOKEN, else the kubeconfig's bearer token.
+ */
+function proxyGlobals(values: Values, env: CliIO["env"]): Globals {
+  const service = parseService((values.service as string | undefined) ?? DEFAULT_SERVICE);
+  const c = common(values);
+  const portForward = values["port-forward"] === true;
+  if (portForward) {
+    const token = (values.token as string | undefined) ?? (env.SPARK_SCHEDULER_TOKEN || undefined);
+    return { server: "", proxy: { kubeconfig: values.kubeconfig as string | undefined, context: values.context as string | undefined, service, portForward }, token, ...c };
+  }
+  if (c.protocol === "grpc") {
+    throw new UsageError("--protocol grpc needs HTTP/2, which the API server's service proxy does not pass: use connect or grpcweb, or --port-forward");
+  }
+  return { server: "", proxy: { kubeconfig: values.kubeconfig as string | undefined, context: values.context as string | undefined, service, portForward }, token: values.token as string | undefined, ...c };
+}
+
+function common(values: Values): Pick<Globals, "protocol" | "timeoutMs" | "output"> {
   const rawProtocol = ((values.protocol as string | undefined) ?? "connect").toLowerCase();
   const protocol = (rawProtocol === "grpc-web" ? "grpcweb" : rawProtocol) as Protocol;
   if (!PROTOCOLS.includes(protocol)) throw new UsageError(`--protocol: "${rawProtocol}" is not one of ${PROTOCOLS.join(", ")}`);
@@ -128,8 +177,7 @@ function globals(values: Values, env: CliIO["env"]): Globals {
 
   const output = (values.output as string | undefined) ?? "table";
   if (output !== "table" && output !== "json" && output !== "yaml") throw new UsageError(`--output: "${output}" is not table, json or yaml`);
-  const token = (values.token as string | undefined) ?? (env.SPARK_SCHEDULER_TOKEN || undefined);
-  return { server: server.replace(/\/+$/, ""), protocol, timeoutMs, token, output };
+  return { protocol, timeoutMs, output };
 }
 
 /** The `Usage:` lines of a command's help, and where to find the rest. */
@@ -142,18 +190,43 @@ export function codeName(code: Code): string {
   return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
+/**
+ * Through the service proxy an error comes from the API server (no ErrorInfo of this service's domain) or from
+ * the service: say which, and what usually helps.
+ */
+function proxyHint(e: ConnectError, via: { describe: string; namespace: string }, plugin: boolean): string {
+  const fromService = e.findDetails(ErrorInfoSchema).some((d) => d.domain === ERROR_DOMAIN);
+  const program = plugin ? PLUGIN_PROGRAM : PROGRAM;
+  if (fromService) {
+    if (e.code !== Code.Unauthenticated) return "";
+    // The API server drops the caller's Authorization header once it has authenticated it.
+    return (
+      `hint: the service (access.rpc: kubernetes) wants a bearer token, which the API server's service proxy does not pass on;\n` +
+      `      reach it through a port-forward instead, with the kubeconfig's token: ${program} --port-forward ...\n`
+    );
+  }
+  let hint = `the API server refused the call (${via.describe})`;
+  if (e.code === Code.Unauthenticated) hint += `: it did not accept the kubeconfig's credentials (expired? try kubectl get --raw /version)`;
+  else if (e.code === Code.PermissionDenied) hint += `: RBAC must allow create on services/proxy (kubectl auth can-i create services/proxy -n ${via.namespace})`;
+  else if (/not found/.test(e.rawMessage)) hint += `: name the service with --service NAMESPACE/NAME:PORT`;
+  return `hint: ${hint}\n`;
+}
+
 /** Runs one CLI invocation; returns the exit status. */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const { name, rest } = splitCommand(argv);
   const wantsHelp = rest.includes("--help") || rest.includes("-h");
+  const plugin = io.kubectlPlugin === true;
+  // Help texts name the program as it was started.
+  const text = (s: string) => (plugin ? s.replaceAll(PROGRAM, PLUGIN_PROGRAM) : s);
   const usageError = (message: string, usage: string) => {
-    io.stderr(`error: ${message}\n\n${usage}`);
+    io.stderr(`error: ${message}\n\n${text(usage)}`);
     return EXIT_USAGE;
   };
 
   if (name === undefined) {
     if (wantsHelp) {
-      io.stdout(USAGE);
+      io.stdout(text(USAGE));
       return EXIT_OK;
     }
     return usageError("no command given", USAGE);
@@ -161,23 +234,26 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   if (name === "help") {
     const topic = rest.find((a) => !a.startsWith("-"));
     if (topic === undefined) {
-      io.stdout(USAGE);
+      io.stdout(text(USAGE));
       return EXIT_OK;
     }
     const cmd = COMMANDS.find((c) => c.name === topic);
     if (!cmd) return usageError(`unknown command "${topic}"`, USAGE);
-    io.stdout(cmd.help);
+    io.stdout(text(cmd.help));
     return EXIT_OK;
   }
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) return usageError(`unknown command "${name}"`, USAGE);
 
   if (wantsHelp) {
-    io.stdout(cmd.help);
+    io.stdout(text(cmd.help));
     return EXIT_OK;
   }
 
   let open: OpenClient | undefined;
+  let via: { describe: string; namespace: string } | undefined;
+  let forward: PortForward | undefined;
+  let tokenless = "";
   try {
     const { values, positionals } = parseCommandArgs(cmd, rest);
     if (positionals.length !== cmd.positionals.length) {
@@ -186,8 +262,22 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       throw new UsageError(`${extra} (${name} takes ${want})`);
     }
     if (positionals.some((p) => p === "")) throw new UsageError(`${cmd.positionals.join(" ")} must not be empty`);
-    const g = globals(values, io.env);
-    open = openClient(g.server, g.protocol, g.timeoutMs, g.token);
+    const g = globals(values, io.env, plugin);
+    let server = g.server;
+    let token = g.token;
+    let proxy: ViaProxy | undefined;
+    if (g.proxy?.portForward) {
+      forward = await startPortForward(g.proxy, io.env);
+      server = forward.url;
+      token ??= forward.token;
+      if (token === undefined) tokenless = `hint: the kubeconfig's user has no bearer token (a client certificate?), so the service cannot review it: give --token\n`;
+    } else if (g.proxy) {
+      const target = await resolveKubeTarget({ ...g.proxy }, io.env);
+      server = target.baseUrl;
+      proxy = { headers: target.headers, agentOptions: target.agentOptions };
+      via = { describe: target.describe, namespace: g.proxy.service.namespace };
+    }
+    open = openClient(server, g.protocol, g.timeoutMs, token, proxy);
     await cmd.run(
       { client: open.client, extender: open.extender, output: g.output, now: io.now?.() ?? Date.now(), cwd: io.cwd ?? process.cwd(), write: io.stdout },
       values,
@@ -197,7 +287,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) return usageError(e.message, synopsis(cmd));
     if (e instanceof ConnectError) {
-      io.stderr(`error: ${codeName(e.code)}: ${e.rawMessage}\n`);
+      const hint = via !== undefined ? proxyHint(e, via, plugin) : e.code === Code.Unauthenticated ? tokenless : "";
+      io.stderr(`error: ${codeName(e.code)}: ${e.rawMessage}\n${hint}`);
       return EXIT_FAILED;
     }
     if (e instanceof CliError) {
@@ -209,5 +300,6 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     return EXIT_FAILED;
   } finally {
     open?.close();
+    await forward?.close();
   }
 }

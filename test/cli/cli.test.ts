@@ -352,4 +352,88 @@ describe("explain and queues", () => {
     expect(q.out).toMatch(/batch\s+1\s+\S+\s+spark\/too-big-driver\s+0\s+1\s+does not fit/);
     expect((await run("explain", "spark", "ghost")).code).toBe(1);
   });
+
+  it("watch queue and watch reservations print the initial state, SYNCED, and stop after --count", async () => {
+    expect((await run("filter", request("driver-too-big"))).code).toBe(0); // waits in the queue
+    const q = await run("watch", "queue", "--count", "2");
+    expect(q.err).toBe("");
+    expect(q.code).toBe(0);
+    const lines = q.out.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^ADDED\s+spark\/too-big-driver\s+group=batch\s+position=1\s+\S/);
+    expect(lines[1]).toBe("SYNCED");
+    const j = await run("watch", "queue", "--count", "2", "-o", "json");
+    expect(j.out.trimEnd().split("\n").map((l) => JSON.parse(l).type)).toEqual(["CHANGE_TYPE_ADDED", "CHANGE_TYPE_SYNCED"]);
+    // A change after SYNCED: the watch is running (its SYNCED line is out) when the etl driver is admitted.
+    let live = "";
+    let synced!: () => void;
+    const isSynced = new Promise<void>((resolve) => (synced = resolve));
+    const watching = runCli(["--server", t.url, "watch", "reservations", "-n", "spark", "--count", "2"], {
+      stdout: (s) => {
+        live += s;
+        if (s.startsWith("SYNCED")) synced();
+      },
+      stderr: (s) => (live += s),
+      env: {},
+    });
+    await isSynced;
+    expect((await run("filter", request("driver-etl"))).code).toBe(0);
+    expect(await watching).toBe(0);
+    expect(live.trimEnd().split("\n")).toEqual(["SYNCED", expect.stringMatching(/^ADDED\s+spark\/etl\s+driver=etl-driver\s+slots=9$/)]);
+    const r = await run("watch", "reservations", "-n", "spark", "--count", "2");
+    expect(r.out.trimEnd().split("\n")).toEqual([expect.stringMatching(/^ADDED\s+spark\/etl\s+driver=etl-driver\s+slots=9$/), "SYNCED"]);
+    expect((await run("watch", "nodes")).code).toBe(2);
+    expect((await run("watch", "queue", "--count", "0")).code).toBe(2);
+  });
+
+  it("simulate --batch examples/batch.yaml (the README's example, npm start's defaults): two admitted, one too big for the cluster", async () => {
+    const fresh = await startTestApp();
+    try {
+      const r = await cli(["--server", fresh.url, "simulate", "--batch", "examples/batch.yaml", "-o", "json"]);
+      expect(r.err).toBe("");
+      const res = JSON.parse(r.out) as { results: { name: string; admitted: boolean; fitsEmptyCluster: boolean }[] };
+      expect(res.results.map((x) => [x.name, x.admitted, x.fitsEmptyCluster])).toEqual([
+        ["etl", true, true],
+        ["props", true, true],
+        ["huge", false, false],
+      ]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("simulate --batch reads a YAML list and prints one row per application, in order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spark-cli-batch-"));
+    try {
+      const file = join(dir, "batch.yaml");
+      writeFileSync(
+        file,
+        [
+          "- name: small",
+          "  shape: { driver: { cpuMillis: 1000, memoryBytes: 1073741824 }, executor: { cpuMillis: 1000, memoryBytes: 1073741824 }, executorCount: 2 }",
+          "- name: huge",
+          "  shape: { driver: { cpuMillis: 1000000, memoryBytes: 1073741824 }, executor: { cpuMillis: 1000, memoryBytes: 1073741824 }, executorCount: 1 }",
+          "",
+        ].join("\n"),
+      );
+      const r = await run("simulate", "--batch", file);
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      const table = rows(r.out);
+      expect(table[0]).toEqual(["NAME", "ADMITTED", "DRIVER NODE", "EXECUTORS", "POSITION", "BLOCKS", "FITS EMPTY", "REASON"]);
+      expect(table.map((row) => row[0])).toEqual(["NAME", "small", "huge"]);
+      expect(table[1].slice(1, 2)).toEqual(["yes"]);
+      expect(table[1][2]).toMatch(/^node-/);
+      expect(table[2].slice(1, 3)).toEqual(["no", "-"]);
+      expect(table[2][6]).toBe("no");
+      const json = JSON.parse((await run("simulate", "--batch", file, "-o", "json")).out);
+      expect(json.results.map((x: { name: string; admitted: boolean }) => [x.name, x.admitted])).toEqual([["small", true], ["huge", false]]);
+      expect(json.results[1].fitsEmptyCluster).toBe(false);
+      writeFileSync(file, "- { name: x, bogus: 1 }\n");
+      expect((await run("simulate", "--batch", file)).err).toMatch(/^error: .*batch\.yaml: not a list of applications/);
+      expect((await run("simulate", "--batch", file, "--executors", "1")).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { forClientModel } from "../../src/kube/crd.js";
@@ -562,6 +564,43 @@ describe("validation as kube-apiserver does it", () => {
     for (const body of [{ spec: { size: "3x" } }, { spec: {} }, {}, { spec: { size: true } }]) {
       const { code } = await apiError(custom.createNamespacedCustomObject({ ...widgets, body: { metadata: { name: "b" }, ...body } }));
       expect(code).toBe(422);
+    }
+  });
+});
+
+describe("services/proxy", () => {
+  it("forwards to the configured target with RBAC on services/proxy, without the caller's Authorization", async () => {
+    const seen: { method?: string; url?: string; authorization?: string; body: string }[] = [];
+    const target = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body });
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end(`echo ${body}`);
+      });
+    });
+    await new Promise<void>((ok) => target.listen(0, "127.0.0.1", ok));
+    try {
+      server.proxyService("ops", "svc", "http", `http://127.0.0.1:${(target.address() as AddressInfo).port}`);
+      const base = `${server.url}/api/v1/namespaces/ops/services/svc:http/proxy`;
+      const post = (token: string | undefined, url = `${base}/a/b?x=1`) =>
+        fetch(url, { method: "POST", body: "hi", headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+      expect((await post(undefined)).status).toBe(401);
+      server.access.tokens.set("t-alice", { username: "alice" });
+      const denied = await post("t-alice");
+      expect(denied.status).toBe(403);
+      expect(((await denied.json()) as { message: string }).message).toContain('cannot create resource "services/proxy"');
+      server.access.grants.push({ user: "alice", verb: "create", group: "", resource: "services/proxy" });
+      const ok = await post("t-alice");
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toBe("echo hi");
+      expect(seen).toEqual([{ method: "POST", url: "/a/b?x=1", authorization: undefined, body: "hi" }]);
+      expect((await fetch(`${base}/`, { headers: { authorization: "Bearer t-alice" } })).status).toBe(403); // GET needs get
+      expect((await post("t-alice", `${server.url}/api/v1/namespaces/ops/services/other:http/proxy/`)).status).toBe(404);
+    } finally {
+      await new Promise((ok) => target.close(ok));
     }
   });
 });

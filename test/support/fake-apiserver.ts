@@ -8,7 +8,7 @@
  * 410 Gone for expired watches), minimal discovery, and hooks for fault injection.
  */
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
@@ -767,6 +767,9 @@ export class FakeApiServer {
     grants: [],
   };
 
+  /** services/proxy targets: `namespace/name:port` (port as the path spells it) → base URL (proxyService). */
+  private readonly serviceProxies = new Map<string, string>();
+
   private constructor(
     private readonly http: Server,
     options: FakeApiServerOptions,
@@ -932,9 +935,58 @@ export class FakeApiServer {
 
   // ---- request handling -----------------------------------------------------------------------
 
+  /**
+   * Serves `/api/v1/namespaces/NS/services/NAME:PORT/proxy/...` by forwarding to `targetUrl`, as the real API
+   * server proxies to a service's endpoints: the caller's bearer token must be in `access.tokens` (else 401), its
+   * user needs a grant of the method's verb (GET get, POST create, PUT update, PATCH patch, DELETE delete) on
+   * resource `services/proxy` of group "" (else 403), and the Authorization header is not forwarded (the real
+   * server removes it once it has authenticated the caller). Bodies are streamed both ways.
+   */
+  proxyService(namespace: string, name: string, port: string, targetUrl: string): void {
+    this.serviceProxies.set(`${namespace}/${name}:${port}`, targetUrl.replace(/\/+$/, ""));
+  }
+
+  /** True when the request was a services/proxy call (answered or forwarded here). */
+  private proxy(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/proxy(\/.*)?$/.exec(url.pathname);
+    if (!m) return false;
+    const [, namespace, service, rest = "/"] = m;
+    const method = req.method ?? "GET";
+    this.requests.push({ method, path: url.pathname, query: Object.fromEntries(url.searchParams), body: "", watch: false });
+    const verbs: Record<string, string> = { GET: "get", HEAD: "get", POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" };
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const user = token === undefined ? undefined : this.access.tokens.get(token);
+    // A refusal is sent once the request body is read: a client still writing it would otherwise get EPIPE
+    // instead of the answer (kube-apiserver's Go server reads unread bodies before closing, so clients see it).
+    const refuse = (err: StatusError) => {
+      req.on("end", () => sendError(res, err));
+      req.resume();
+      return true;
+    };
+    if (!user) return refuse(new StatusError(401, "Unauthorized"));
+    const verb = verbs[method] ?? method.toLowerCase();
+    if (!this.access.grants.some((g) => g.user === user.username && g.verb === verb && g.group === "" && g.resource === "services/proxy")) {
+      const message = `services "${service}" is forbidden: User "${user.username}" cannot ${verb} resource "services/proxy" in API group "" in the namespace "${namespace}"`;
+      return refuse(new StatusError(403, message));
+    }
+    const target = this.serviceProxies.get(`${namespace}/${service}`);
+    if (target === undefined) return refuse(new StatusError(404, `services "${service.split(":")[0]}" not found`));
+    const headers = { ...req.headers };
+    delete headers.authorization;
+    delete headers.host;
+    const upstream = httpRequest(`${target}${rest}${url.search}`, { method, headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on("error", (err) => sendError(res, new StatusError(503, `error trying to reach service: ${err.message}`)));
+    req.pipe(upstream);
+    return true;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? "/", "http://fake");
+      if (this.proxy(req, res, url)) return;
       const query = Object.fromEntries(url.searchParams);
       const request: RecordedRequest = {
         method: req.method ?? "GET",
