@@ -69,7 +69,9 @@ export async function startService(server: FakeApiServer): Promise<Service> {
   const kubeconfig = await writeKubeConfigFile(server.url);
   const dir = mkdtempSync(join(tmpdir(), "bench-config-"));
   const configFile = join(dir, "config.yaml");
-  writeFileSync(configFile, `instance-group-label: ${IG_LABEL}\nbinpack: distribute-evenly\nfifo: true\n`);
+  // The RPCs open to loopback callers: the benchmark measures the pipeline, not TokenReview round trips (the
+  // Kubernetes-mode default, access.rpc: kubernetes, would refuse the benchmark's token-less reads).
+  writeFileSync(configFile, `instance-group-label: ${IG_LABEL}\nbinpack: distribute-evenly\nfifo: true\naccess:\n  rpc: loopback\n`);
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "0", "--kube-config", kubeconfig.path, "--config", configFile], {
     env: { ...process.env, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],

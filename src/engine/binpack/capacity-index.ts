@@ -22,7 +22,9 @@ export class CapacityIndex {
   private readonly cpu: Float64Array;
   private readonly memory: Float64Array;
   private readonly gpu: Float64Array;
-  private readonly positions = new Map<string, number[]>();
+  /** Each name's first position; the later positions of a name listed more than once, apart (rare). */
+  private readonly first = new Map<string, number>();
+  private readonly repeats = new Map<string, number[]>();
 
   constructor(
     readonly order: readonly string[],
@@ -34,25 +36,29 @@ export class CapacityIndex {
     this.cpu = new Float64Array(2 * size).fill(-Infinity);
     this.memory = new Float64Array(2 * size).fill(-Infinity);
     this.gpu = new Float64Array(2 * size).fill(-Infinity);
-    order.forEach((name, i) => {
-      const list = this.positions.get(name);
-      if (list) list.push(i);
-      else this.positions.set(name, [i]);
+    for (let i = 0; i < order.length; i++) {
+      const name = order[i];
+      if (!this.first.has(name)) this.first.set(name, i);
+      else {
+        const more = this.repeats.get(name);
+        if (more) more.push(i);
+        else this.repeats.set(name, [i]);
+      }
       const a = metadata.get(name)?.available;
-      if (!a) return;
+      if (!a) continue;
       this.cpu[size + i] = a.cpu;
       this.memory[size + i] = a.memory;
       this.gpu[size + i] = a.gpu;
-    });
+    }
     for (let i = size - 1; i >= 1; i--) this.pull(i);
   }
 
   /** Re-reads one node's `available` from the view (after it changed). */
   update(name: string): void {
-    const list = this.positions.get(name);
-    if (!list) return;
+    const at = this.first.get(name);
+    if (at === undefined) return;
     const a = this.metadata.get(name)?.available;
-    for (const p of list) {
+    for (const p of [at, ...(this.repeats.get(name) ?? [])]) {
       let i = this.size + p;
       this.cpu[i] = a ? a.cpu : -Infinity;
       this.memory[i] = a ? a.memory : -Infinity;
