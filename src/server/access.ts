@@ -12,12 +12,14 @@
 // - The extender route (`/predicates`): kube-scheduler runs in the same pod and calls over localhost, so only
 //   loopback callers, plus the addresses and CIDRs listed in `access.extender-allowed-sources`.
 //
-// Refusals are RequestErrors (errors.ts): UNAUTHENTICATED (no, or an invalid token), PERMISSION_DENIED (with the
+// Refusals are RequestErrors (errors.ts): UNAUTHENTICATED (no, or an invalid token; HTTP 401 with a bearer
+// challenge, see challengeUnauthenticated), PERMISSION_DENIED (with the
 // user and the access it lacks in ErrorInfo metadata), ACCESS_REVIEW_FAILED (the API server did not answer).
 
 import { createHash } from "node:crypto";
 import { BlockList, isIP } from "node:net";
 import { Code, type Interceptor, createContextKey } from "@connectrpc/connect";
+import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import { RR_GROUP, RR_PLURAL } from "../engine/reservation.js";
 import { RequestError } from "./errors.js";
@@ -149,6 +151,42 @@ export class ReviewCache<T> {
 }
 
 type Verdict = { kind: "allowed"; user: string } | { kind: "unauthenticated" } | { kind: "denied"; user: string; reason: string };
+
+/** The realm of the bearer challenge on a 401. */
+export const AUTH_REALM = "spark-scheduler";
+
+/**
+ * The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3): `error="invalid_token"` when the request presented a
+ * bearer token that was rejected, none when it presented no token (the client is told only that one is needed).
+ */
+export function bearerChallenge(authorization: string | null): string {
+  const presented = bearerToken(authorization) !== undefined;
+  return `Bearer realm="${AUTH_REALM}"${presented ? ', error="invalid_token"' : ""}`;
+}
+
+/**
+ * Wraps a Connect handler so that every 401 it answers (UNAUTHENTICATED on the Connect protocol) carries the
+ * bearer challenge, as HTTP requires of a 401. gRPC and gRPC-Web answer HTTP 200 with the status in trailers.
+ */
+export function challengeUnauthenticated(handler: UniversalHandler): UniversalHandler {
+  const challenged = async (req: UniversalServerRequest) => {
+    const res = await handler(req);
+    if (res.status === 401) {
+      const header = new Headers(res.header);
+      header.set("www-authenticate", bearerChallenge(req.header.get("authorization")));
+      return { ...res, header };
+    }
+    return res;
+  };
+  return Object.assign(challenged, {
+    requestPath: handler.requestPath,
+    method: handler.method,
+    service: handler.service,
+    protocolNames: handler.protocolNames,
+    allowedMethods: handler.allowedMethods,
+    supportedContentType: handler.supportedContentType,
+  }) as UniversalHandler;
+}
 
 /** The bearer token of an `Authorization` header; undefined when there is none. */
 export function bearerToken(header: string | null): string | undefined {

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import type { Scheduler } from "../pipeline/scheduler.js";
-import { type AccessOptions, REMOTE_ADDRESS, accessInterceptor, extenderSourceFilter } from "./access.js";
+import { type AccessOptions, REMOTE_ADDRESS, accessInterceptor, challengeUnauthenticated, extenderSourceFilter } from "./access.js";
 import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
 import { HealthService, ServingStatus, registerHealth } from "./health.js";
@@ -120,7 +120,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       interceptors: [errorInterceptor, accessInterceptor(access), validationInterceptor],
       contextValues: (req) => createContextValues().set(REMOTE_ADDRESS, req.socket.remoteAddress),
     },
-    wrapHandler: (h) => guardRequests(h, opts.maxBodyBytes),
+    wrapHandler: (h) => challengeUnauthenticated(guardRequests(h, opts.maxBodyBytes)),
   });
   return {
     server,

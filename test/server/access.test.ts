@@ -76,6 +76,28 @@ describe("access.rpc: kubernetes (TokenReview + SubjectAccessReview)", () => {
     expect(raw.status).toBe(401);
   });
 
+  it("every 401 carries a bearer challenge, with error=invalid_token when a token was presented and rejected", async () => {
+    const call = (path: string, authorization?: string) =>
+      fetch(`${t.url}/sparkscheduler.v1.${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: "{}",
+      });
+    for (const path of ["SparkSchedulerService/ListReservations", "ExtenderService/Filter"]) {
+      for (const authorization of [undefined, "Basic abc", "Bearer"]) {
+        const res = await call(path, authorization);
+        expect([res.status, res.headers.get("www-authenticate")], `${path} ${authorization}`).toEqual([401, 'Bearer realm="spark-scheduler"']);
+      }
+      const forged = await call(path, "Bearer forged");
+      expect([forged.status, forged.headers.get("www-authenticate")]).toEqual([401, 'Bearer realm="spark-scheduler", error="invalid_token"']);
+    }
+    // Answers other than 401 carry no challenge.
+    const ok = await call("SparkSchedulerService/ListReservations", "Bearer reader-token");
+    expect([ok.status, ok.headers.get("www-authenticate")]).toEqual([200, null]);
+    const denied = await call("ExtenderService/Filter", "Bearer reader-token");
+    expect([denied.status, denied.headers.get("www-authenticate")]).toEqual([403, null]);
+  });
+
   it("RBAC decides: list reads the admin API, create is needed for Filter", async () => {
     expect((await client("reader-token").listReservations({})).reservations).toEqual([]);
     const body = example("driver-etl");
