@@ -139,8 +139,10 @@ describe("web view behind access.rpc: kubernetes", () => {
       expect(reviewed).toContain("ui-token");
       // Gone from the address bar (and so from the history), kept for this tab only.
       expect(p.url()).toBe(`${secured.url}/ui`);
-      expect(await p.evaluate(() => location.hash)).toBe("");
-      expect(await p.evaluate(() => sessionStorage.getItem("spark-scheduler-token"))).toBe("ui-token");
+      // (The test is not compiled with the DOM's types: the page's globals are typed here.)
+      type PageGlobals = { location: { hash: string }; sessionStorage: { getItem(k: string): string | null } };
+      expect(await p.evaluate(() => (globalThis as unknown as PageGlobals).location.hash)).toBe("");
+      expect(await p.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.getItem("spark-scheduler-token"))).toBe("ui-token");
 
       // A reload, with no fragment any more, still sends it.
       const again = rpcAuthorization(p);
