@@ -140,7 +140,11 @@ async function main(): Promise<void> {
   const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
   metrics.observeBackend(backend);
   metrics.startConsistencyChecks((fn) => scheduler.read(fn), log.child({ component: "consistency" }));
-  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const tls = config.tls && {
+    cert: readFileSync(config.tls.certFile),
+    key: readFileSync(config.tls.keyFile),
+    ...(config.tls.clientCaFile ? { clientCa: readFileSync(config.tls.clientCaFile), clientAuth: config.tls.clientAuth } : {}),
+  };
   const app = await startApp({
     scheduler,
     metrics,
@@ -153,7 +157,17 @@ async function main(): Promise<void> {
     access,
   });
   // Rotated certificates (cert-manager) are picked up without a restart.
-  const tlsReloader = config.tls && new TlsReloader({ ...config.tls, initial: tls, apply: (c) => app.server.setCredentials(c), log });
+  // So is a rotated client CA bundle (mTLS).
+  const tlsReloader =
+    config.tls &&
+    new TlsReloader({
+      certFile: config.tls.certFile,
+      keyFile: config.tls.keyFile,
+      clientCaFile: config.tls.clientCaFile,
+      initial: tls,
+      apply: (c) => app.server.setCredentials(c),
+      log,
+    });
   tlsReloader?.start();
   // The server is up first so /readyz and health report progress while the state is rebuilt.
   await backend.start();
@@ -168,7 +182,7 @@ async function main(): Promise<void> {
       binpack: config.engine.binpack.name,
       fifo: config.engine.fifo,
       extenderRoutes: ["/predicates", `${config.contextPath}/predicates`],
-      access: { rpc: access.rpc, extenderAllowedSources: access.extenderAllowedSources },
+      access: { rpc: access.rpc, extenderAllowedSources: access.extenderAllowedSources, clientAuth: config.tls?.clientAuth ?? "off" },
     },
     "spark-scheduler listening",
   );
