@@ -17,6 +17,7 @@ import type { Decision } from "./engine/decision.js";
 import type { PodInfo } from "./engine/model.js";
 import { startApp } from "./server/app.js";
 import { Metrics } from "./server/metrics.js";
+import { parseCaBundle } from "./server/listen.js";
 import { TlsReloader } from "./server/tls-reload.js";
 import type { AccessOptions } from "./server/access.js";
 import { KubeAccessReviewer } from "./kube/access-review.js";
@@ -145,6 +146,14 @@ async function main(): Promise<void> {
     key: readFileSync(config.tls.keyFile),
     ...(config.tls.clientCaFile ? { clientCa: readFileSync(config.tls.clientCaFile), clientAuth: config.tls.clientAuth } : {}),
   };
+  if (tls?.clientCa) {
+    try {
+      parseCaBundle(tls.clientCa);
+    } catch (e) {
+      console.error(`spark-scheduler: configuration error: tls.client-ca-file ${config.tls!.clientCaFile}: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
   const app = await startApp({
     scheduler,
     metrics,
