@@ -16,8 +16,8 @@
 //   `access.rpc: kubernetes`) callers whose verified client certificate names a user who may call ExtenderService
 //   (a kube-scheduler elsewhere, with a client certificate in its extender tlsConfig).
 //
-// Refusals are RequestErrors (errors.ts): UNAUTHENTICATED (no, or an invalid token; HTTP 401 with a bearer
-// challenge, see challengeUnauthenticated), PERMISSION_DENIED (with the
+// Refusals are RequestErrors (errors.ts): UNAUTHENTICATED (no, or an invalid token, and no verified client
+// certificate with a CN; HTTP 401 with a bearer challenge, see challengeUnauthenticated), PERMISSION_DENIED (with the
 // user and the access it lacks in ErrorInfo metadata), ACCESS_REVIEW_FAILED (the API server did not answer).
 
 import { createHash } from "node:crypto";
@@ -291,7 +291,7 @@ export function accessChecker(opts: AccessOptions): AccessChecker {
     const token = certUser ? undefined : bearerToken(caller.authorization);
     if (!certUser && !token) {
       if (cert && !cert.verified) {
-        throw unauthenticated(`the client certificate is not signed by a CA of tls.client-ca-file (${cert.error ?? "not verified"}), and no bearer token was sent`);
+        throw unauthenticated(`the client certificate is not verified against tls.client-ca-file (${cert.error ?? "not verified"}), and no bearer token was sent`);
       }
       if (cert) throw unauthenticated("the client certificate's subject has no common name (CN, the user name), and no bearer token was sent");
       throw unauthenticated("a bearer token is required (Authorization: Bearer <token>)");
