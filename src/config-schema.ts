@@ -81,11 +81,23 @@ export const CONFIG_SCHEMA = {
     "context-path": string("prefix under which /predicates and /convert are also served", "/spark-scheduler"),
     "max-body-bytes": integer("largest accepted request body (extender and RPC)", 16 * 1024 * 1024, 1024),
     tls: {
-      ...section("serve HTTPS with this certificate and key (both, or neither)", {
+      ...section("serve HTTPS with this certificate and key (both, or neither); optionally verify client certificates (mTLS)", {
         "cert-file": string("PEM certificate chain"),
         "key-file": string("PEM private key"),
+        "client-ca-file": string(
+          "PEM bundle of the CAs client certificates are verified against (mTLS); a verified certificate identifies its caller as user = subject CN, groups = subject O, for access.rpc: kubernetes",
+        ),
+        "client-auth": {
+          description: "with client-ca-file: optional (unset: ask for a client certificate, serve clients without a valid one too) or required (refuse their TLS handshake)",
+          enum: ["optional", "required", null],
+        },
       }),
-      dependentRequired: { "cert-file": ["key-file"], "key-file": ["cert-file"] },
+      dependentRequired: {
+        "cert-file": ["key-file"],
+        "key-file": ["cert-file"],
+        "client-ca-file": ["cert-file", "key-file"],
+        "client-auth": ["client-ca-file"],
+      },
     },
     "log-level": string("pino level: trace, debug, info, warn, error", "info"),
     "kube-config": string('kubeconfig path; "" = in-cluster config inside a pod, else the embedded cluster', ""),

@@ -18,8 +18,11 @@ export interface ServiceConfig {
   contextPath: string;
   /** Largest accepted request body, bytes. */
   maxBodyBytes: number;
-  /** Serve TLS with this PEM certificate chain and key (both set, or neither: cleartext). */
-  tls?: { certFile: string; keyFile: string };
+  /**
+   * Serve TLS with this PEM certificate chain and key (both set, or neither: cleartext); with a client CA bundle,
+   * verify client certificates against it (mTLS, src/server/access.ts).
+   */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string; clientAuth?: ClientAuth };
   logLevel: string;
   /** Path to a kubeconfig; "" = in-cluster when running in a pod, else the embedded cluster. */
   kubeConfig: string;
@@ -52,6 +55,9 @@ export interface ServiceConfig {
     cacheSize: number;
   };
 }
+
+export const CLIENT_AUTH_MODES = ["optional", "required"] as const;
+export type ClientAuth = (typeof CLIENT_AUTH_MODES)[number];
 
 export class ConfigError extends Error {}
 
@@ -200,6 +206,18 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
   const certFile = str(tlsRaw["cert-file"], "tls.cert-file", "");
   const keyFile = str(tlsRaw["key-file"], "tls.key-file", "");
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError("tls.cert-file and tls.key-file must be set together");
+  const clientCaFile = str(tlsRaw["client-ca-file"], "tls.client-ca-file", "");
+  if (clientCaFile && !certFile) throw new ConfigError("tls.client-ca-file needs tls.cert-file and tls.key-file (client certificates are verified by the TLS server)");
+  const clientAuthRaw = tlsRaw["client-auth"];
+  let clientAuth: ClientAuth | undefined;
+  if (clientAuthRaw !== undefined && clientAuthRaw !== null) {
+    const mode = str(clientAuthRaw, "tls.client-auth", "");
+    if (!(CLIENT_AUTH_MODES as readonly string[]).includes(mode)) {
+      throw new ConfigError(`tls.client-auth: expected ${CLIENT_AUTH_MODES.join(" or ")}, got "${mode}"`);
+    }
+    if (!clientCaFile) throw new ConfigError("tls.client-auth needs tls.client-ca-file (the CAs client certificates are verified against)");
+    clientAuth = mode as ClientAuth;
+  }
   return {
     engine: {
       schedulerName: str(raw["scheduler-name"], "scheduler-name", "spark-scheduler"),
@@ -221,7 +239,9 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
     port: int(raw.port, "port", 8483),
     contextPath: str(raw["context-path"], "context-path", "/spark-scheduler").replace(/\/+$/, ""),
     maxBodyBytes: int(raw["max-body-bytes"], "max-body-bytes", 16 * 1024 * 1024, 1024),
-    tls: certFile ? { certFile, keyFile } : undefined,
+    tls: certFile
+      ? { certFile, keyFile, ...(clientCaFile ? { clientCaFile, clientAuth: clientAuth ?? "optional" } : {}) }
+      : undefined,
     logLevel: str(raw["log-level"], "log-level", "info"),
     kubeConfig: str(raw["kube-config"], "kube-config", ""),
     embedded: bool(raw.embedded, "embedded", false),

@@ -17,6 +17,7 @@ import type { Decision } from "./engine/decision.js";
 import type { PodInfo } from "./engine/model.js";
 import { startApp } from "./server/app.js";
 import { Metrics } from "./server/metrics.js";
+import { parseCaBundle } from "./server/listen.js";
 import { TlsReloader } from "./server/tls-reload.js";
 import type { AccessOptions } from "./server/access.js";
 import { KubeAccessReviewer } from "./kube/access-review.js";
@@ -140,7 +141,19 @@ async function main(): Promise<void> {
   const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
   metrics.observeBackend(backend);
   metrics.startConsistencyChecks((fn) => scheduler.read(fn), log.child({ component: "consistency" }));
-  const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const tls = config.tls && {
+    cert: readFileSync(config.tls.certFile),
+    key: readFileSync(config.tls.keyFile),
+    ...(config.tls.clientCaFile ? { clientCa: readFileSync(config.tls.clientCaFile), clientAuth: config.tls.clientAuth } : {}),
+  };
+  if (tls?.clientCa) {
+    try {
+      parseCaBundle(tls.clientCa);
+    } catch (e) {
+      console.error(`spark-scheduler: configuration error: tls.client-ca-file ${config.tls!.clientCaFile}: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  }
   const app = await startApp({
     scheduler,
     metrics,
@@ -153,7 +166,17 @@ async function main(): Promise<void> {
     access,
   });
   // Rotated certificates (cert-manager) are picked up without a restart.
-  const tlsReloader = config.tls && new TlsReloader({ ...config.tls, initial: tls, apply: (c) => app.server.setCredentials(c), log });
+  // So is a rotated client CA bundle (mTLS).
+  const tlsReloader =
+    config.tls &&
+    new TlsReloader({
+      certFile: config.tls.certFile,
+      keyFile: config.tls.keyFile,
+      clientCaFile: config.tls.clientCaFile,
+      initial: tls,
+      apply: (c) => app.server.setCredentials(c),
+      log,
+    });
   tlsReloader?.start();
   // The server is up first so /readyz and health report progress while the state is rebuilt.
   await backend.start();
@@ -168,7 +191,7 @@ async function main(): Promise<void> {
       binpack: config.engine.binpack.name,
       fifo: config.engine.fifo,
       extenderRoutes: ["/predicates", `${config.contextPath}/predicates`],
-      access: { rpc: access.rpc, extenderAllowedSources: access.extenderAllowedSources },
+      access: { rpc: access.rpc, extenderAllowedSources: access.extenderAllowedSources, clientAuth: config.tls?.clientAuth ?? "off" },
     },
     "spark-scheduler listening",
   );

@@ -13,6 +13,7 @@ import { writeKubeConfigFile } from "./support/kubeconfig.js";
 import { duplicateKeys } from "./support/log-lines.js";
 import { CRDS, LEASES, NODES, RRS, eventually, putEstablishedCrd } from "./kube/fixtures.js";
 import { example, postJson } from "./server/app-harness.js";
+import { TestCa } from "./server/test-certs.js";
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -102,6 +103,59 @@ describe("npm start", () => {
       });
     await eventually(async () => (await servedCn()) === "spark-scheduler-test-rotated", 10_000, 50);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("verifies client certificates with tls.client-ca-file (client-auth: required), and reloads the CA bundle", async () => {
+    const ca = TestCa.create("main-client-ca");
+    const other = TestCa.create("main-other-ca");
+    const dir = mkdtempSync(join(tmpdir(), "mtls-main-"));
+    try {
+      const caFile = join(dir, "client-ca.crt");
+      writeFileSync(caFile, ca.cert);
+      const file = join(dir, "config.yaml");
+      writeFileSync(
+        file,
+        `tls:\n  cert-file: test/support/tls/cert.pem\n  key-file: test/support/tls/key.pem\n  client-ca-file: ${caFile}\n  client-auth: required\nembedded: true\n`,
+      );
+      const { url } = await startMain(["--config", file]);
+      const serverCa = readFileSync("test/support/tls/cert.pem");
+      const predicates = (identity?: { cert: Buffer; key: Buffer }) =>
+        new Promise<any>((resolve, reject) => {
+          const req = https.request(`${url}/predicates`, { method: "POST", ca: serverCa, agent: false, ...identity, headers: { "content-type": "application/json" } }, (res) => {
+            let text = "";
+            res.on("data", (c) => (text += c));
+            res.on("end", () => resolve(JSON.parse(text)));
+          });
+          req.on("error", reject);
+          req.end(JSON.stringify(example("driver-etl")));
+        }).then(
+          (answer: { NodeNames?: string[] }) => (answer.NodeNames ? "answered" : "refused"),
+          () => "handshake refused",
+        );
+      const mine = ca.issue("/CN=kube-scheduler");
+      const theirs = other.issue("/CN=kube-scheduler");
+      expect([await predicates(), await predicates(theirs), await predicates(mine)]).toEqual(["handshake refused", "handshake refused", "answered"]);
+      // The client CA rotates: the new CA's certificates are accepted without a restart.
+      writeFileSync(caFile, other.cert);
+      await eventually(async () => (await predicates(theirs)) === "answered", 10_000, 50);
+      expect(await predicates(mine)).toBe("handshake refused");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      ca.dispose();
+      other.dispose();
+    }
+  });
+
+  it("refuses a client CA bundle that holds no certificate", async () => {
+    const file = join(tmpdir(), `bad-ca-config-${process.pid}.yaml`);
+    writeFileSync(file, `tls:\n  cert-file: test/support/tls/cert.pem\n  key-file: test/support/tls/key.pem\n  client-ca-file: ${file}\nembedded: true\n`);
+    const err = await startMain(["--config", file]).then(
+      () => "started",
+      (e: Error) => e.message,
+    );
+    rmSync(file, { force: true });
+    expect(err).toMatch(/exited with 2/);
+    expect(err).toMatch(/tls.client-ca-file .*: the client CA bundle holds no PEM certificate/);
   });
 
   it("refuses a bad configuration with the key named", async () => {

@@ -1,22 +1,27 @@
 // Who may use the port. Two policies:
 //
 // - The Connect services (SparkSchedulerService, ExtenderService), by `access.rpc`:
-//   `kubernetes`: a bearer token (`Authorization: Bearer <token>`) checked with a TokenReview, then the user's
-//     access checked with a SubjectAccessReview for RPC_ACCESS below, so RBAC decides: reading the admin API is
-//     `list` on resourcereservations (what `kubectl get resourcereservations -A` needs), the state-changing
-//     ExtenderService is `create` on them. Answers are cached for `access.cache-ttl` (bounded to
-//     `access.cache-size` entries, one review in flight per token and verb) so that a burst of calls does not
-//     become a burst of reviews; a failed review is not cached.
+//   `kubernetes`: the caller is identified by a client certificate the TLS server verified against
+//     `tls.client-ca-file` (as kube-apiserver's x509 authenticator does it: user = the subject's CN, groups = its
+//     O values), else by a bearer token (`Authorization: Bearer <token>`) checked with a TokenReview; then the
+//     user's access is checked with a SubjectAccessReview for RPC_ACCESS below, so RBAC decides: reading the
+//     admin API is `list` on resourcereservations (what `kubectl get resourcereservations -A` needs), the
+//     state-changing ExtenderService is `create` on them. Answers are cached for `access.cache-ttl` (bounded to
+//     `access.cache-size` entries, one review in flight per token or certificate and verb) so that a burst of
+//     calls does not become a burst of reviews; a failed review is not cached.
 //   `loopback`: only callers on a loopback address (the embedded quick start); `none`: anyone.
 //   gRPC health and reflection stay open (probes, schema only).
 // - The extender route (`/predicates`): kube-scheduler runs in the same pod and calls over localhost, so only
-//   loopback callers, plus the addresses and CIDRs listed in `access.extender-allowed-sources`.
+//   loopback callers, plus the addresses and CIDRs listed in `access.extender-allowed-sources`, plus (with
+//   `access.rpc: kubernetes`) callers whose verified client certificate names a user who may call ExtenderService
+//   (a kube-scheduler elsewhere, with a client certificate in its extender tlsConfig).
 //
-// Refusals are RequestErrors (errors.ts): UNAUTHENTICATED (no, or an invalid token; HTTP 401 with a bearer
-// challenge, see challengeUnauthenticated), PERMISSION_DENIED (with the
+// Refusals are RequestErrors (errors.ts): UNAUTHENTICATED (no, or an invalid token, and no verified client
+// certificate with a CN; HTTP 401 with a bearer challenge, see challengeUnauthenticated), PERMISSION_DENIED (with the
 // user and the access it lacks in ErrorInfo metadata), ACCESS_REVIEW_FAILED (the API server did not answer).
 
 import { createHash } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
 import { BlockList, isIP } from "node:net";
 import { Code, type Interceptor, createContextKey } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
@@ -70,6 +75,52 @@ export interface AccessOptions {
 
 /** The remote address of the connection a request came on, set per request by the server (app.ts). */
 export const REMOTE_ADDRESS = createContextKey<string | undefined>(undefined, { description: "remote address" });
+
+/** The certificate a TLS client presented, as the handshake left it (see clientCertificate). */
+export interface ClientCertificate {
+  /** Whether it chains to `tls.client-ca-file` (and is valid now, and fit for client authentication). */
+  verified: boolean;
+  /** OpenSSL's reason when it is not verified, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE. */
+  error?: string;
+  subject: PeerCertificate["subject"];
+  fingerprint256: string;
+}
+
+/** The client certificate of the connection a request came on, set per request by the server (app.ts). */
+export const CLIENT_CERTIFICATE = createContextKey<ClientCertificate | undefined>(undefined, { description: "client certificate" });
+
+/** What clientCertificate needs of a socket (a TLSSocket; HTTP/2 requests see a proxy of one). */
+interface PeerSocket {
+  authorized?: boolean;
+  authorizationError?: Error | string;
+  getPeerCertificate?: () => PeerCertificate;
+}
+
+/** The certificate the client of a TLS socket presented; undefined for cleartext or when it presented none. */
+export function clientCertificate(socket: unknown): ClientCertificate | undefined {
+  const s = socket as PeerSocket | undefined;
+  if (typeof s?.getPeerCertificate !== "function") return undefined;
+  const peer = s.getPeerCertificate();
+  // No certificate: an empty object (or null once the socket is gone).
+  if (!peer?.fingerprint256) return undefined;
+  const error = s.authorizationError === undefined || s.authorizationError === null ? undefined : String(s.authorizationError);
+  return { verified: s.authorized === true, error, subject: peer.subject, fingerprint256: peer.fingerprint256 };
+}
+
+/** The group kube-apiserver adds to every authenticated user, so that RBAC bindings to it apply here too. */
+export const AUTHENTICATED_GROUP = "system:authenticated";
+
+/**
+ * The user a verified client certificate names, as kube-apiserver's x509 authenticator reads it: the subject's
+ * common name is the user name, its organisations are the groups. Undefined when the subject has no CN.
+ */
+export function certificateUser(cert: ClientCertificate): ReviewedUser | undefined {
+  const values = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  // Go's pkix.Name keeps the last CN when a subject has several; so does this.
+  const username = values(cert.subject?.CN).at(-1);
+  if (!username) return undefined;
+  return { username, groups: [...values(cert.subject?.O), AUTHENTICATED_GROUP], extra: {} };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Addresses
@@ -202,46 +253,101 @@ function unauthenticated(message: string): RequestError {
   return new RequestError(Code.Unauthenticated, "UNAUTHENTICATED", message);
 }
 
-/** The interceptor enforcing `access.rpc` on the Connect services (see the top of this file). */
-export function accessInterceptor(opts: AccessOptions): Interceptor {
+/** What identifies a caller: where it calls from, its `Authorization` header and its client certificate. */
+export interface Caller {
+  remoteAddress?: string;
+  authorization: string | null;
+  certificate?: ClientCertificate;
+}
+
+export interface AccessChecker {
+  /** Resolves when the caller may use the service (a Connect service's type name); throws a RequestError if not. */
+  check(service: string, caller: Caller): Promise<void>;
+  /** Whether the caller may use the extender route; throws a RequestError when it presented a credential that is refused. */
+  extender(caller: Caller): Promise<boolean>;
+}
+
+/** Enforces `access.rpc` on the Connect services and the extender route (see the top of this file). */
+export function accessChecker(opts: AccessOptions): AccessChecker {
   const { rpc, reviewer } = opts;
   if (rpc === "kubernetes" && !reviewer) throw new Error("access.rpc kubernetes needs a reviewer (a Kubernetes backend)");
   const cache = new ReviewCache<Verdict>(opts.cacheTtlMs ?? 10_000, opts.cacheSize ?? 1000, opts.now);
+  const extenderAllowed = extenderSourceFilter(opts.extenderAllowedSources);
 
-  const review = async (token: string, attrs: AccessAttributes): Promise<Verdict> => {
-    const user = await reviewer!.authenticate(token);
-    if (!user) return { kind: "unauthenticated" };
+  const authorize = async (user: ReviewedUser, attrs: AccessAttributes): Promise<Verdict> => {
     const { allowed, reason } = await reviewer!.authorize(user, attrs);
     return allowed ? { kind: "allowed", user: user.username } : { kind: "denied", user: user.username, reason };
   };
+  const review = async (token: string, attrs: AccessAttributes): Promise<Verdict> => {
+    const user = await reviewer!.authenticate(token);
+    return user ? authorize(user, attrs) : { kind: "unauthenticated" };
+  };
 
-  return (next) => async (req) => {
-    const attrs = RPC_ACCESS[req.service.typeName];
-    if (!attrs || rpc === "none") return next(req);
-    if (rpc === "loopback") {
-      if (isLoopback(req.contextValues.get(REMOTE_ADDRESS))) return next(req);
-      throw denied(`${req.service.typeName} is served to loopback callers only (access.rpc: loopback)`);
+  /** Authenticates and authorises a caller for `attrs` (access.rpc: kubernetes); throws a RequestError if refused. */
+  const kubernetes = async (service: string, attrs: AccessAttributes, caller: Caller): Promise<void> => {
+    // As in kube-apiserver, a verified client certificate is tried first, then a bearer token.
+    const cert = caller.certificate;
+    const certUser = cert?.verified ? certificateUser(cert) : undefined;
+    const token = certUser ? undefined : bearerToken(caller.authorization);
+    if (!certUser && !token) {
+      if (cert && !cert.verified) {
+        throw unauthenticated(`the client certificate is not verified against tls.client-ca-file (${cert.error ?? "not verified"}), and no bearer token was sent`);
+      }
+      if (cert) throw unauthenticated("the client certificate's subject has no common name (CN, the user name), and no bearer token was sent");
+      throw unauthenticated("a bearer token is required (Authorization: Bearer <token>)");
     }
-    const token = bearerToken(req.header.get("authorization"));
-    if (!token) throw unauthenticated("a bearer token is required (Authorization: Bearer <token>)");
-    // The token is kept only as a hash.
-    const key = `${createHash("sha256").update(token).digest("base64")} ${attrs.verb}`;
+    // Tokens are kept only as a hash; a certificate by its fingerprint (it names the same user for as long as it is valid).
+    const key = certUser
+      ? `x509 ${cert!.fingerprint256} ${attrs.verb}`
+      : `token ${createHash("sha256").update(token!).digest("base64")} ${attrs.verb}`;
     let verdict: Verdict;
     try {
-      verdict = await cache.get(key, () => review(token, attrs));
+      verdict = await cache.get(key, () => (certUser ? authorize(certUser, attrs) : review(token!, attrs)));
     } catch (e) {
       throw new RequestError(Code.Unavailable, "ACCESS_REVIEW_FAILED", `cannot review the caller's access: ${(e as Error).message}`);
     }
     if (verdict.kind === "unauthenticated") throw unauthenticated("the bearer token is not valid (TokenReview)");
     if (verdict.kind === "denied") {
       const what = `${attrs.verb} ${attrs.resource}.${attrs.group}`;
-      throw denied(`user "${verdict.user}" may not call ${req.service.typeName}: it needs ${what} (cluster-wide)${verdict.reason ? `: ${verdict.reason}` : ""}`, {
+      throw denied(`user "${verdict.user}" may not call ${service}: it needs ${what} (cluster-wide)${verdict.reason ? `: ${verdict.reason}` : ""}`, {
         user: verdict.user,
         verb: attrs.verb,
         group: attrs.group,
         resource: attrs.resource,
       });
     }
+  };
+
+  return {
+    async check(service, caller) {
+      const attrs = RPC_ACCESS[service];
+      if (!attrs || rpc === "none") return;
+      if (rpc === "loopback") {
+        if (isLoopback(caller.remoteAddress)) return;
+        throw denied(`${service} is served to loopback callers only (access.rpc: loopback)`);
+      }
+      await kubernetes(service, attrs, caller);
+    },
+    async extender(caller) {
+      if (extenderAllowed(caller.remoteAddress)) return true;
+      // Elsewhere, a client certificate can identify kube-scheduler; a bearer token is not asked for here
+      // (kube-scheduler's extender client sends none).
+      if (rpc !== "kubernetes" || !caller.certificate) return false;
+      const service = ExtenderService.typeName;
+      await kubernetes(service, RPC_ACCESS[service], { ...caller, authorization: null });
+      return true;
+    },
+  };
+}
+
+/** The interceptor enforcing `access.rpc` on the Connect services (see the top of this file). */
+export function accessInterceptor(checker: AccessChecker): Interceptor {
+  return (next) => async (req) => {
+    await checker.check(req.service.typeName, {
+      remoteAddress: req.contextValues.get(REMOTE_ADDRESS),
+      authorization: req.header.get("authorization"),
+      certificate: req.contextValues.get(CLIENT_CERTIFICATE),
+    });
     return next(req);
   };
 }

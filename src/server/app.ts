@@ -6,14 +6,25 @@ import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
 import type { Scheduler } from "../pipeline/scheduler.js";
-import { type AccessOptions, REMOTE_ADDRESS, accessInterceptor, challengeUnauthenticated, extenderSourceFilter } from "./access.js";
+import { Code } from "@connectrpc/connect";
+import {
+  type AccessOptions,
+  type Caller,
+  CLIENT_CERTIFICATE,
+  REMOTE_ADDRESS,
+  accessChecker,
+  accessInterceptor,
+  bearerChallenge,
+  challengeUnauthenticated,
+  clientCertificate,
+} from "./access.js";
 import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
 import { HealthService, ServingStatus, registerHealth } from "./health.js";
-import { type FallbackHandler, type RunningServer, startServer } from "./listen.js";
+import { type FallbackHandler, type RunningServer, type ServerTls, startServer } from "./listen.js";
 import type { Metrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
-import { errorInterceptor } from "./errors.js";
+import { RequestError, errorInterceptor, jsonError } from "./errors.js";
 import { guardRequests } from "./request-guard.js";
 import { type ServiceOptions, createExtenderService, createService } from "./service.js";
 import { validationInterceptor } from "./validation.js";
@@ -27,8 +38,8 @@ export interface AppOptions {
   port: number;
   contextPath: string;
   maxBodyBytes: number;
-  /** PEM certificate chain and key: serve TLS instead of cleartext. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** PEM certificate chain and key: serve TLS instead of cleartext; with a client CA, verify client certificates. */
+  tls?: ServerTls;
   /** Options of the admin service (watch stream limits). */
   service?: ServiceOptions;
   /** Who may call the Connect services and the extender route; default: loopback callers only. */
@@ -64,7 +75,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
 
   const access = opts.access ?? { rpc: "loopback" };
-  const extenderAllowed = extenderSourceFilter(access.extenderAllowedSources);
+  const checker = accessChecker(access);
+  const caller = (req: Parameters<FallbackHandler>[0]): Caller => ({
+    remoteAddress: req.socket.remoteAddress,
+    authorization: req.headers.authorization ?? null,
+    certificate: clientCertificate(req.socket),
+  });
   const filterPaths = new Set(["/predicates", `${opts.contextPath}/predicates`]);
   const conversionPaths = new Set(["/convert", `${opts.contextPath}/convert`]);
   const fallback: FallbackHandler = (req, res) => {
@@ -72,9 +88,19 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     const handle = async () => {
       if (filterPaths.has(path)) {
         if (req.method !== "POST") return sendJson(res, 405, { error: "use POST with an ExtenderArgs body" });
-        if (!extenderAllowed(req.socket.remoteAddress)) {
+        let allowed: boolean;
+        try {
+          allowed = await checker.extender(caller(req));
+        } catch (e) {
+          if (!(e instanceof RequestError)) throw e;
+          const status = e.code === Code.Unauthenticated ? 401 : e.code === Code.PermissionDenied ? 403 : 503;
+          if (status === 401) res.setHeader("www-authenticate", bearerChallenge(null));
+          return sendJson(res, status, jsonError(e));
+        }
+        if (!allowed) {
           return sendJson(res, 403, {
-            error: "the extender route is served to loopback callers (kube-scheduler in the same pod) and access.extender-allowed-sources only",
+            error:
+              "the extender route is served to loopback callers (kube-scheduler in the same pod), access.extender-allowed-sources and, with access.rpc: kubernetes, verified client certificates only",
             reason: "PERMISSION_DENIED",
           });
         }
@@ -117,8 +143,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     adapterOptions: {
       readMaxBytes: opts.maxBodyBytes,
       // errorInterceptor is the outermost; access is checked before the request is validated.
-      interceptors: [errorInterceptor, accessInterceptor(access), validationInterceptor],
-      contextValues: (req) => createContextValues().set(REMOTE_ADDRESS, req.socket.remoteAddress),
+      interceptors: [errorInterceptor, accessInterceptor(checker), validationInterceptor],
+      contextValues: (req) => createContextValues().set(REMOTE_ADDRESS, req.socket.remoteAddress).set(CLIENT_CERTIFICATE, clientCertificate(req.socket)),
     },
     wrapHandler: (h) => challengeUnauthenticated(guardRequests(h, opts.maxBodyBytes)),
   });

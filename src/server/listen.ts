@@ -16,7 +16,7 @@
  * - a connection that sends nothing is dropped after `firstByteTimeoutMs`;
  * - sockets and h2 sessions are tracked, so `close()` is prompt even with keep-alive clients.
  */
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { X509Certificate, createPrivateKey, randomBytes } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -31,6 +31,32 @@ import {
 } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { pino, type Logger } from "pino";
+
+/** The server's TLS credentials (PEM), and optionally the CA bundle that client certificates are verified against. */
+export interface ServerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /**
+   * Ask clients for a certificate and verify it against these CAs. The result is on the socket
+   * (`authorized`, `getPeerCertificate()`); access.ts decides what it allows.
+   */
+  clientCa?: string | Buffer;
+  /** With clientCa: `optional` (default) serves clients without a valid certificate too; `required` refuses their handshake. */
+  clientAuth?: "optional" | "required";
+}
+
+/** The certificates of a PEM bundle; throws when it holds none, or one that does not parse. */
+export function parseCaBundle(pem: string | Buffer): X509Certificate[] {
+  const blocks = String(pem).match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error("the client CA bundle holds no PEM certificate");
+  return blocks.map((b, i) => {
+    try {
+      return new X509Certificate(b);
+    } catch (e) {
+      throw new Error(`certificate ${i + 1} of the client CA bundle does not parse: ${(e as Error).message}`, { cause: e });
+    }
+  });
+}
 
 /** Handler for requests that match no RPC; gets an http1 or an http2 compat request/response. */
 export type FallbackHandler = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -52,9 +78,10 @@ export interface StartServerOptions {
   wrapHandler?: (handler: UniversalHandler) => UniversalHandler;
   /**
    * Serve TLS (HTTP/1.1 and h2 negotiated by ALPN) instead of cleartext, e.g. for kube-scheduler's
-   * `enableHTTPS` or the API server's CRD conversion webhook calls. PEM certificate chain and private key.
+   * `enableHTTPS` or the API server's CRD conversion webhook calls. PEM certificate chain and private key, and
+   * optionally a client CA bundle (mTLS).
    */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: ServerTls;
   /** Drop a connection that has sent no byte for this long before the protocol is known. Default 10 s. */
   firstByteTimeoutMs?: number;
   /** HTTP/1.1 idle keep-alive timeout. Default 95 s (Go clients keep idle sockets for 90 s). */
@@ -83,10 +110,12 @@ export interface RunningServer {
   /** Stops accepting, closes idle connections, lets in-flight requests finish (up to the grace), then resolves. */
   close(): Promise<void>;
   /**
-   * TLS only: serve new connections with this certificate chain and key (a rotation); open connections keep the
-   * one they negotiated. Throws when the pair is not valid (the old one stays in use).
+   * TLS only: serve new connections with this certificate chain and key, and verify their client certificates
+   * against this client CA bundle (a rotation; a field left out keeps its current value); open connections keep
+   * what they negotiated. Throws when the pair or the bundle is not valid (the old ones stay in use), or when a
+   * client CA is given to a server started without one.
    */
-  setCredentials(cred: { cert: string | Buffer; key: string | Buffer }): void;
+  setCredentials(cred: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer }): void;
   /** The listening socket server and the two inner protocol servers, for inspection. */
   readonly netServer: net.Server;
   readonly http1Server: http.Server;
@@ -210,8 +239,10 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
    * TLS: http2's secure server negotiates h2 or http/1.1 by ALPN and serves both with the same handler;
    * no sniffing is needed. Connections and sessions are tracked like the cleartext ones for shutdown.
    */
-  function secureServer(cred: { cert: string | Buffer; key: string | Buffer }): http2.Http2SecureServer {
-    const secure = http2.createSecureServer({ allowHTTP1: true, cert: cred.cert, key: cred.key }, (req, res) => {
+  function secureServer(cred: ServerTls): http2.Http2SecureServer {
+    if (cred.clientCa !== undefined) parseCaBundle(cred.clientCa);
+    const mtls = cred.clientCa === undefined ? {} : { ca: cred.clientCa, requestCert: true, rejectUnauthorized: cred.clientAuth === "required" };
+    const secure = http2.createSecureServer({ allowHTTP1: true, cert: cred.cert, key: cred.key, ...mtls }, (req, res) => {
       if (res instanceof http.ServerResponse) {
         if (closing) res.shouldKeepAlive = false;
         else {
@@ -334,14 +365,27 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
       const url = `${options.tls ? "https" : "http"}://${urlHost(options.host)}:${address.port}`;
       const protocols = options.tls ? "https: http/1.1 and h2 by ALPN" : "http/1.1, h2c";
       log.info({ address: address.address, port: address.port }, `listening (${protocols}; connect, grpc, grpc-web)`);
-      const setCredentials = (cred: { cert: string | Buffer; key: string | Buffer }) => {
+      let clientCa = options.tls?.clientCa;
+      const setCredentials = (cred: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer }) => {
         if (!(server instanceof tls.Server)) throw new Error("the server does not serve TLS");
         // OpenSSL drops a key that does not match the certificate without an error (handshakes then fail), so
         // the pair is checked here.
         if (!new X509Certificate(cred.cert).checkPrivateKey(createPrivateKey(cred.key))) {
           throw new Error("the private key does not match the certificate");
         }
-        server.setSecureContext({ cert: cred.cert, key: cred.key });
+        if (cred.clientCa !== undefined) {
+          // Requesting client certificates is decided when the server is made.
+          if (clientCa === undefined) throw new Error("the server was started without a client CA");
+          parseCaBundle(cred.clientCa);
+        }
+        const ca = cred.clientCa ?? clientCa;
+        // A context replaces the whole previous one, so the client CA goes with every pair.
+        server.setSecureContext({ cert: cred.cert, key: cred.key, ...(ca === undefined ? {} : { ca }) });
+        if (ca !== undefined && clientCa !== undefined && !Buffer.from(ca).equals(Buffer.from(clientCa))) {
+          // New session tickets: a session whose client was verified against a CA that is gone is not resumed.
+          server.setTicketKeys(randomBytes(48));
+        }
+        clientCa = ca;
       };
       resolve({ port: address.port, url, close, setCredentials, netServer: server, http1Server: h1, http2Server: h2 });
     });

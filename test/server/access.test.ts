@@ -1,7 +1,8 @@
 // Access control: the Connect services behind a TokenReview + SubjectAccessReview (against the fake API server),
 // the review cache, the loopback policy, and the extender route's source addresses.
 
-import { networkInterfaces } from "node:os";
+import { request as httpRequest } from "node:http";
+import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -184,15 +185,47 @@ describe("addresses and tokens", () => {
   });
 });
 
-/** A non-loopback address of this machine, to call the server from. */
-const external = Object.values(networkInterfaces())
-  .flat()
-  .find((i) => i && !i.internal && i.family === "IPv4")?.address;
+/**
+ * An HTTP/1.1 request that reaches the server on a connection whose remote address is `address`: the accepted
+ * socket of a loopback relay, with its remote address replaced, is handed to the server as a new connection. So
+ * a caller elsewhere is tested on any machine, with or without an address other than loopback.
+ */
+async function requestFrom(
+  t: TestApp,
+  address: string,
+  path: string,
+  body: string,
+): Promise<{ status: number; json: any }> {
+  const relay = createServer();
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  const accepted = new Promise<Socket>((resolve) => relay.once("connection", resolve));
+  const client = connect((relay.address() as AddressInfo).port, "127.0.0.1");
+  const serverSide = await accepted;
+  Object.defineProperty(serverSide, "remoteAddress", { value: address });
+  relay.close();
+  t.app.server.netServer.emit("connection", serverSide);
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { method: "POST", path, headers: { "content-type": "application/json", host: "spark-scheduler" }, createConnection: () => client },
+        (res) => {
+          let text = "";
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  } finally {
+    client.destroy();
+  }
+}
 
 describe("the extender route and access.rpc: loopback", () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ host: "0.0.0.0", access: { rpc: "loopback" } });
+    t = await startTestApp({ access: { rpc: "loopback" } });
   });
   afterAll(async () => {
     await t.close();
@@ -204,25 +237,28 @@ describe("the extender route and access.rpc: loopback", () => {
     expect(res.status).toBe(200);
     expect(res.json.NodeNames).toHaveLength(1);
     expect((await bothClients(createConnectTransport({ baseUrl: `http://127.0.0.1:${t.app.server.port}`, httpVersion: "1.1" })).listReservations({})).reservations).toHaveLength(1);
+    // The simulated connection of the test below, from loopback, is served: only its address decides.
+    expect((await requestFrom(t, "::ffff:127.0.0.1", "/sparkscheduler.v1.SparkSchedulerService/ListQueues", "{}")).status).toBe(200);
   });
 
-  // Needs an address of this machine other than loopback to call from (a machine with none has no other caller).
-  it.runIf(external)("refuses other callers, unless access.extender-allowed-sources lists them", async () => {
-    const base = `http://${external}:${t.app.server.port}`;
+  it("refuses other callers, unless access.extender-allowed-sources lists them", async () => {
     const before = t.engine.state.reservations.size;
-    const res = await postJson(`${base}/predicates`, example("driver-too-big"));
-    expect(res.status).toBe(403);
-    expect(res.json.reason).toBe("PERMISSION_DENIED");
+    for (const address of ["192.0.2.7", "::ffff:10.1.2.3", "fd00::7"]) {
+      const res = await requestFrom(t, address, "/predicates", JSON.stringify(example("driver-too-big")));
+      expect([address, res.status, res.json.reason]).toEqual([address, 403, "PERMISSION_DENIED"]);
+      const rpc = await requestFrom(t, address, "/sparkscheduler.v1.SparkSchedulerService/ListReservations", "{}");
+      expect([address, rpc.status, rpc.json.code]).toEqual([address, 403, "permission_denied"]);
+    }
     expect(t.engine.state.getPod("spark", "too-big-driver")).toBeUndefined();
-    const e = await failure(bothClients(createConnectTransport({ baseUrl: base, httpVersion: "1.1" })).listReservations({}));
-    expect(e.code).toBe(Code.PermissionDenied);
     expect(t.engine.state.reservations.size).toBe(before);
 
-    const open = await startTestApp({ host: "0.0.0.0", access: { rpc: "loopback", extenderAllowedSources: [`${external}/32`] } });
+    const open = await startTestApp({ access: { rpc: "loopback", extenderAllowedSources: ["192.0.2.0/24", "fd00::7"] } });
     try {
-      const ok = await postJson(`http://${external}:${open.app.server.port}/predicates`, example("driver-etl"));
-      expect(ok.status).toBe(200);
-      expect(ok.json.NodeNames).toHaveLength(1);
+      for (const address of ["192.0.2.7", "::ffff:192.0.2.8", "fd00::7"]) {
+        const ok = await requestFrom(open, address, "/predicates", JSON.stringify(example("driver-etl")));
+        expect([address, ok.status, ok.json.NodeNames]).toEqual([address, 200, [expect.any(String)]]);
+      }
+      expect((await requestFrom(open, "192.0.3.1", "/predicates", JSON.stringify(example("driver-etl")))).status).toBe(403);
     } finally {
       await open.close();
     }

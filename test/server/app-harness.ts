@@ -11,6 +11,7 @@ import { EmbeddedCluster, parseClusterSpec } from "../../src/kube/embedded-clust
 import { Scheduler } from "../../src/pipeline/scheduler.js";
 import { type RunningApp, startApp } from "../../src/server/app.js";
 import { Metrics } from "../../src/server/metrics.js";
+import type { ServerTls } from "../../src/server/listen.js";
 import type { AccessOptions } from "../../src/server/access.js";
 import type { ServiceOptions } from "../../src/server/service.js";
 
@@ -53,6 +54,8 @@ export async function startTestApp(
     service?: ServiceOptions;
     access?: AccessOptions;
     host?: string;
+    /** Serve TLS (and verify client certificates), as startApp does. */
+    tls?: ServerTls;
     /** Default: silent. */
     log?: Logger;
   } = {},
@@ -75,6 +78,7 @@ export async function startTestApp(
     maxBodyBytes: config.maxBodyBytes,
     service: opts.service,
     access: opts.access,
+    tls: opts.tls,
   });
   return { app, url: app.server.url, engine, cluster, close: () => app.close() };
 }

@@ -1,12 +1,14 @@
 // The live web view end to end in headless Chromium: served at /ui by the service itself, it loads on the
 // embedded cluster, shows a reservation after a filter call (WatchReservations), and a refused driver with its
-// reason (WatchQueue). A screenshot goes to test-artifacts/web-view.png.
+// reason (WatchQueue). A screenshot goes to test-artifacts/web-view.png. Behind `access.rpc: kubernetes`, the
+// `/ui#token=...` flow: the token is taken from the fragment, sent on every call, and removed from the address bar.
 
 import { mkdirSync } from "node:fs";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Outcome } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
+import type { AccessReviewer } from "../../src/server/access.js";
 import { type TestApp, bothClients, example, startTestApp } from "../server/app-harness.js";
 import { launch } from "./chromium.js";
 
@@ -76,5 +78,80 @@ describe("web view in Chromium", () => {
     mkdirSync(new URL("../../test-artifacts/", import.meta.url), { recursive: true });
     await page.screenshot({ path: new URL("../../test-artifacts/web-view.png", import.meta.url).pathname, fullPage: true });
     expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
+
+describe("web view behind access.rpc: kubernetes", () => {
+  let secured: TestApp;
+  /** Every token the server was asked to authenticate. */
+  const reviewed: string[] = [];
+  const reviewer: AccessReviewer = {
+    authenticate: (token) => {
+      reviewed.push(token);
+      return Promise.resolve(token === "ui-token" ? { username: "viewer", groups: [], extra: {} } : undefined);
+    },
+    authorize: (user, attrs) => Promise.resolve({ allowed: user.username === "viewer" && attrs.verb === "list", reason: "" }),
+  };
+  beforeAll(async () => {
+    secured = await startTestApp({ access: { rpc: "kubernetes", reviewer } });
+  });
+  afterAll(async () => {
+    await secured?.close();
+  });
+
+  /** The Authorization header of every RPC the page makes, as it left the browser. */
+  const rpcAuthorization = (p: Page) => {
+    const seen: Promise<string | undefined>[] = [];
+    p.on("request", (r: Request) => {
+      if (new URL(r.url()).pathname.startsWith("/sparkscheduler.v1.")) seen.push(r.allHeaders().then((h) => h.authorization));
+    });
+    return () => Promise.all(seen);
+  };
+
+  it("without a token the page cannot read (the calls are refused)", async () => {
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      const headers = rpcAuthorization(p);
+      await p.goto(`${secured.url}/ui`);
+      await p.waitForSelector('#status[data-state="error"]', { timeout: 15_000 });
+      expect(await p.locator("#status").textContent()).toMatch(/cannot read nodes|unauthenticated/i);
+      expect(new Set(await headers())).toEqual(new Set([undefined]));
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it("/ui#token=... sends the token as a bearer token on its Connect calls and removes it from the address bar", async () => {
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      const errors: string[] = [];
+      p.on("pageerror", (e) => errors.push(e.message));
+      const headers = rpcAuthorization(p);
+      await p.goto(`${secured.url}/ui#token=ui-token`);
+      await p.waitForSelector('#status[data-state="live"]', { timeout: 15_000 });
+      expect(await p.locator(".node").count()).toBe(4);
+      // ListNodes, WatchReservations and WatchQueue at least, each with the token.
+      const sent = await headers();
+      expect(sent.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(sent)).toEqual(new Set(["Bearer ui-token"]));
+      expect(reviewed).toContain("ui-token");
+      // Gone from the address bar (and so from the history), kept for this tab only.
+      expect(p.url()).toBe(`${secured.url}/ui`);
+      // (The test is not compiled with the DOM's types: the page's globals are typed here.)
+      type PageGlobals = { location: { hash: string }; sessionStorage: { getItem(k: string): string | null } };
+      expect(await p.evaluate(() => (globalThis as unknown as PageGlobals).location.hash)).toBe("");
+      expect(await p.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.getItem("spark-scheduler-token"))).toBe("ui-token");
+
+      // A reload, with no fragment any more, still sends it.
+      const again = rpcAuthorization(p);
+      await p.reload();
+      await p.waitForSelector('#status[data-state="live"]', { timeout: 15_000 });
+      expect(new Set(await again())).toEqual(new Set(["Bearer ui-token"]));
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
   }, 60_000);
 });
