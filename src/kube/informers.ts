@@ -533,11 +533,21 @@ function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<Po
       hooks.driverEnded?.(pod, deleted);
     }
   };
+  // A Terminating executor (deletionTimestamp set, containers still stopping) gives up its soft reservation as
+  // its reservation slot is given up (isUnbound): Spark has asked for its replacement already. It still
+  // occupies its node, as node overhead, until it is gone. A Terminating driver keeps its reservation until it
+  // is gone or has terminated: its executors may still run.
+  const terminating = (pod: PodInfo) => {
+    const id = classifyPod(pod);
+    if (id.ok && id.value.role === "executor") state.removeSoft(pod.namespace, id.value.appId, pod.name, true);
+  };
   return {
     upsert: (pod) => {
       const before = state.getPod(pod.namespace, pod.name);
+      const same = before?.uid === pod.uid;
       state.upsertPod(pod);
-      if (pod.terminated && !(before?.terminated && before.uid === pod.uid)) ended(pod, false);
+      if (pod.terminated && !(before?.terminated && same)) ended(pod, false);
+      else if (pod.deleting && !pod.terminated && !(before?.deleting && same)) terminating(pod);
       hooks.podSeen?.(pod);
     },
     remove: (pod) => {

@@ -600,11 +600,12 @@ class ObjectStore {
     const metadata = metadataOf(obj);
     const previous = this.find(resourceId(type), metadata.namespace as string | undefined, String(metadata.name));
     if (!previous) throw objectNotFound(resourceId(type), String(metadata.name));
-    const specChanged = !isDeepStrictEqual(specOf(previous), specOf(obj));
+    // A spec change bumps generation, and so does the start of a deletion (rest.BeforeDelete).
+    const bump = !isDeepStrictEqual(specOf(previous), specOf(obj)) || (!previous.metadata.deletionTimestamp && !!metadata.deletionTimestamp);
     Object.assign(metadata, {
       uid: previous.metadata.uid,
       creationTimestamp: previous.metadata.creationTimestamp,
-      generation: previous.metadata.generation + (specChanged ? 1 : 0),
+      generation: previous.metadata.generation + (bump ? 1 : 0),
     });
     return this.commit(type, obj, "MODIFIED", previous);
   }
@@ -831,7 +832,10 @@ export class FakeApiServer {
   // ---- direct store access (emits watch events like API writes) -------------------------------
   // `resource` is a resourceId: "pods", "nodes", "resourcereservations.sparkscheduler.palantir.com", ...
 
-  /** Creates or replaces an object, bypassing API rules (status is stored as given); returns a copy. */
+  /**
+   * Creates or replaces an object, bypassing API rules (status and deletion metadata are stored as given);
+   * returns a copy. An object being deleted whose last finalizer this removes goes, as through the API.
+   */
   put(resource: string, obj: object): StoredObject {
     const type = this.typeById(resource);
     const input = cloneJson(obj) as JsonObject;
@@ -841,7 +845,7 @@ export class FakeApiServer {
     else delete metadata.namespace;
     const namespace = metadata.namespace as string | undefined;
     const exists = typeof metadata.name === "string" && this.store.find(resource, namespace, metadata.name);
-    return cloneJson(exists ? this.store.update(type, input) : this.store.create(type, input));
+    return cloneJson(exists ? this.finalizeIfDone(type, this.store.update(type, input)) : this.store.create(type, input));
   }
 
   /** A copy of the object, or undefined. Namespaced resources default to namespace "default". */
@@ -856,7 +860,48 @@ export class FakeApiServer {
     return cloneJson(this.store.list(resource, namespace));
   }
 
-  /** Deletes an object; returns it, or undefined when it did not exist. */
+  /**
+   * Finishes graceful deletions, as the kubelet does once a Terminating pod's containers have stopped (a delete
+   * with gracePeriodSeconds=0) and the garbage collector does for the `orphan` and `foregroundDeletion`
+   * finalizers it owns (the fake tracks no dependents): every object being deleted (of `resource`, or of every
+   * resource; only `name` in `namespace` when given) goes (DELETED), unless other finalizers hold it: it then
+   * stays with deletionGracePeriodSeconds 0 until they are removed. Returns what went.
+   */
+  finishTerminating(resource?: string, name?: string, namespace?: string): StoredObject[] {
+    const gone: StoredObject[] = [];
+    for (const type of this.types) {
+      const id = resourceId(type);
+      if (resource !== undefined && id !== resource) continue;
+      if (this.types.find((t) => resourceId(t) === id) !== type) continue;
+      const ns = name === undefined ? undefined : this.namespaceFor(id, namespace);
+      for (const obj of this.store.list(id)) {
+        if (!obj.metadata.deletionTimestamp) continue;
+        if (name !== undefined && (obj.metadata.name !== name || obj.metadata.namespace !== ns)) continue;
+        const next = cloneJson(obj);
+        const finalizers = Array.isArray(next.metadata.finalizers) ? (next.metadata.finalizers as string[]) : [];
+        const kept = finalizers.filter((f) => f !== "orphan" && f !== "foregroundDeletion");
+        if (kept.length === 0) {
+          gone.push(cloneJson(this.store.delete(type, obj.metadata.namespace, obj.metadata.name)));
+          continue;
+        }
+        if (kept.length === finalizers.length && next.metadata.deletionGracePeriodSeconds === 0) continue;
+        next.metadata.finalizers = kept;
+        next.metadata.deletionGracePeriodSeconds = 0;
+        this.store.update(type, next);
+      }
+    }
+    return gone;
+  }
+
+  /** Objects being deleted (deletionTimestamp set) of a resource, e.g. Terminating pods. */
+  terminating(resource: string): StoredObject[] {
+    return this.list(resource).filter((obj) => obj.metadata.deletionTimestamp);
+  }
+
+  /**
+   * Deletes an object at once, as a force delete (gracePeriodSeconds=0) of an object without finalizers does;
+   * returns it, or undefined when it did not exist.
+   */
   remove(resource: string, name: string, namespace?: string): StoredObject | undefined {
     const type = this.typeById(resource);
     namespace = this.namespaceFor(resource, namespace);
@@ -1280,6 +1325,9 @@ export class FakeApiServer {
 
   private createObject(target: Target, obj: JsonObject): StoredObject {
     this.bindToTarget(obj, target);
+    const meta = metadataOf(obj);
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
     if (target.type.statusSubresource) delete obj.status;
     return this.store.create(target.type, this.admit(target.type, obj));
   }
@@ -1345,7 +1393,22 @@ export class FakeApiServer {
         : target.type.statusSubresource
           ? { ...candidate, status: stored.status }
           : candidate;
-    return this.present(target.type, this.store.update(target.type, this.admit(target.type, next, stored)));
+    // Only DELETE sets deletionTimestamp and deletionGracePeriodSeconds (rest.BeforeUpdate keeps the stored ones),
+    // and no finalizer may be added to an object being deleted.
+    const meta = metadataOf(next);
+    for (const k of ["deletionTimestamp", "deletionGracePeriodSeconds"]) {
+      if (stored.metadata[k] === undefined) delete meta[k];
+      else meta[k] = stored.metadata[k];
+    }
+    if (stored.metadata.deletionTimestamp) {
+      const before = new Set(Array.isArray(stored.metadata.finalizers) ? (stored.metadata.finalizers as string[]) : []);
+      const after = Array.isArray(meta.finalizers) ? (meta.finalizers as string[]) : [];
+      if (after.some((f) => !before.has(f))) {
+        throw invalid(`metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(after.filter((f) => !before.has(f)))}`);
+      }
+    }
+    const updated = this.store.update(target.type, this.admit(target.type, next, stored));
+    return this.present(target.type, this.finalizeIfDone(target.type, updated));
   }
 
   private replace(target: Target, request: RecordedRequest): StoredObject {
@@ -1389,16 +1452,80 @@ export class FakeApiServer {
     return { code: 201, object: this.present(target.type, this.createObject(target, body)) };
   }
 
-  /** Deletes immediately (no finalizers or graceful deletion), honouring DeleteOptions.preconditions. */
+  /**
+   * DELETE as kube-apiserver's generic registry does it (rest.BeforeDelete and the pod strategy's
+   * CheckGracefulDelete). DeleteOptions come from the body when there is one, else from the query
+   * (gracePeriodSeconds, propagationPolicy); preconditions are honoured.
+   * - Pods are deleted gracefully: the grace period is the one asked for, else the pod's
+   *   terminationGracePeriodSeconds, else 30 s; 0 for a pod not bound to a node or already Succeeded/Failed,
+   *   1 for a negative one. A graceful delete sets metadata.deletionTimestamp (now + grace) and
+   *   deletionGracePeriodSeconds and bumps generation (a MODIFIED event); the pod stays, Terminating, until
+   *   finishTerminating() plays the kubelet (or a delete with a shorter grace, e.g. 0, comes).
+   * - An object with finalizers (propagationPolicy Orphan adds `orphan`, Foreground `foregroundDeletion`) gets a
+   *   deletionTimestamp and deletionGracePeriodSeconds 0 and stays until an update removes the last finalizer.
+   * - A second delete of an object being deleted can only shorten its grace period.
+   * - Anything else goes at once (DELETED). The answer is the object, 200, in every case.
+   */
   private delete(target: Target, request: RecordedRequest): StoredObject {
     const stored = this.require(target);
-    const options = request.body.trim() ? parseJsonObject(request.body) : {};
+    const id = resourceId(target.type);
+    const options = request.body.trim() ? parseJsonObject(request.body) : request.query;
     const preconditions = isPlainObject(options.preconditions) ? options.preconditions : {};
     const violated = (["resourceVersion", "uid"] as const).some(
       (field) => preconditions[field] != null && preconditions[field] !== stored.metadata[field],
     );
-    if (violated) throw conflict(resourceId(target.type), stored.metadata.name);
-    return this.present(target.type, this.store.delete(target.type, target.namespace, stored.metadata.name));
+    if (violated) throw conflict(id, stored.metadata.name);
+    let grace: number | undefined;
+    if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds !== null) {
+      grace = Number(options.gracePeriodSeconds);
+      if (!Number.isInteger(grace)) throw badRequest(`invalid gracePeriodSeconds "${String(options.gracePeriodSeconds)}"`);
+    }
+    const policy = options.propagationPolicy;
+    if (policy !== undefined && policy !== null && !["Orphan", "Background", "Foreground"].includes(String(policy))) {
+      throw invalid(`propagationPolicy: Unsupported value: "${String(policy)}": supported values: "Foreground", "Background", "Orphan"`);
+    }
+    const meta = stored.metadata;
+    if (meta.deletionTimestamp) {
+      const current = meta.deletionGracePeriodSeconds;
+      if (grace === undefined || typeof current !== "number" || Math.max(grace, 0) >= current) return this.present(target.type, stored);
+      const period = Math.max(grace, 0);
+      const started = Date.parse(String(meta.deletionTimestamp)) - current * 1000;
+      return this.present(target.type, this.markDeleting(target.type, stored, period, started));
+    }
+    let period = 0;
+    if (id === "pods") {
+      const spec = isPlainObject(stored.spec) ? stored.spec : {};
+      const phase = isPlainObject(stored.status) ? stored.status.phase : undefined;
+      period = grace ?? (typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30);
+      if (!spec.nodeName || phase === "Succeeded" || phase === "Failed") period = 0;
+      else if (period < 0) period = 1;
+    }
+    const finalizers = Array.isArray(meta.finalizers) ? [...(meta.finalizers as string[])] : [];
+    const gcFinalizer = policy === "Orphan" ? "orphan" : policy === "Foreground" ? "foregroundDeletion" : undefined;
+    if (gcFinalizer && !finalizers.includes(gcFinalizer)) finalizers.push(gcFinalizer);
+    if (period === 0 && finalizers.length === 0) return this.present(target.type, this.store.delete(target.type, target.namespace, meta.name));
+    const withFinalizers = cloneJson(stored);
+    if (finalizers.length > 0) withFinalizers.metadata.finalizers = finalizers;
+    return this.present(target.type, this.markDeleting(target.type, withFinalizers, period, Date.now()));
+  }
+
+  /** Stores `obj` as being deleted: deletionTimestamp = `startedMs` + the grace period; gone at once when nothing holds it. */
+  private markDeleting(type: ResourceType, obj: StoredObject, graceSeconds: number, startedMs: number): StoredObject {
+    const next = cloneJson(obj);
+    next.metadata.deletionTimestamp = new Date(startedMs + graceSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    next.metadata.deletionGracePeriodSeconds = graceSeconds;
+    return this.finalizeIfDone(type, this.store.update(type, next));
+  }
+
+  /**
+   * An object being deleted with no finalizers left and no grace period to wait out goes, as the registry's
+   * update does (shouldDeleteDuringUpdate): the watch sees DELETED with its last state.
+   */
+  private finalizeIfDone(type: ResourceType, stored: StoredObject): StoredObject {
+    const meta = stored.metadata;
+    const finalizers = Array.isArray(meta.finalizers) ? meta.finalizers : [];
+    if (!meta.deletionTimestamp || finalizers.length > 0 || meta.deletionGracePeriodSeconds !== 0) return stored;
+    return this.store.delete(type, meta.namespace, meta.name);
   }
 
   // ---- watches --------------------------------------------------------------------------------
