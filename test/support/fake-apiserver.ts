@@ -115,6 +115,12 @@ export interface FakeApiServerOptions {
    * server-chosen time when none was asked for. Default 1,800,000 ms.
    */
   maxWatchMs?: number;
+  /**
+   * Issue opaque resourceVersions (random base32 strings, no order to read from them) instead of etcd's
+   * increasing integers: the API conventions say clients must not compare them, only pass them back.
+   * Watches, list continuations and resourceVersionMatch accept them as before.
+   */
+  opaqueResourceVersions?: boolean;
 }
 
 export interface StoredMetadata {
@@ -558,11 +564,44 @@ class ObjectStore {
 
   /** Field manager recorded in managedFields for the write being committed. */
   manager = "fake-apiserver";
+  /** With opaque resourceVersions: revision → its token, and back. */
+  private readonly tokens?: { byRevision: Map<number, string>; byToken: Map<string, number> };
 
-  constructor(private readonly historyLimit: number) {}
+  constructor(
+    private readonly historyLimit: number,
+    opaque = false,
+  ) {
+    if (opaque) this.tokens = { byRevision: new Map(), byToken: new Map() };
+  }
 
   get resourceVersion(): string {
-    return String(this.revision);
+    return this.versionOf(this.revision);
+  }
+
+  /** The current revision, as a number (the fake's own ordering; clients only see versionOf). */
+  get currentRevision(): number {
+    return this.revision;
+  }
+
+  /** The resourceVersion clients see for a revision: the integer, or its opaque token. */
+  versionOf(revision: number): string {
+    if (!this.tokens) return String(revision);
+    let token = this.tokens.byRevision.get(revision);
+    if (token === undefined) {
+      const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+      do token = Array.from({ length: 12 }, () => alphabet[Math.floor(Math.random() * 32)]).join("");
+      while (this.tokens.byToken.has(token));
+      this.tokens.byRevision.set(revision, token);
+      this.tokens.byToken.set(token, revision);
+    }
+    return token;
+  }
+
+  /** The revision a client's resourceVersion names; undefined when it names none. */
+  revisionOf(version: string): number | undefined {
+    if (this.tokens) return this.tokens.byToken.get(version);
+    const n = Number(version);
+    return Number.isInteger(n) ? n : undefined;
   }
 
   /** The stored object itself; callers must not modify it. */
@@ -617,7 +656,7 @@ class ObjectStore {
     this.bucket(id).delete(objectKey(namespace, name));
     this.sorted.delete(id);
     const deleted = cloneJson(previous);
-    deleted.metadata.resourceVersion = String(++this.revision);
+    deleted.metadata.resourceVersion = this.versionOf(++this.revision);
     this.record({ revision: this.revision, resource: id, type: "DELETED", object: deleted, previous });
     return deleted;
   }
@@ -652,7 +691,7 @@ class ObjectStore {
   private commit(type: ResourceType, obj: JsonObject, eventType: EventType, previous?: StoredObject): StoredObject {
     const { apiVersion: _apiVersion, kind: _kind, ...fields } = obj;
     const stored = { apiVersion: apiVersionOf(type), kind: type.kind, ...fields } as StoredObject;
-    stored.metadata.resourceVersion = String(++this.revision);
+    stored.metadata.resourceVersion = this.versionOf(++this.revision);
     stored.metadata.managedFields = [managedFieldsEntry(stored, eventType === "ADDED" ? "Create" : "Update", this.manager)];
     this.sorted.delete(resourceId(type));
     this.bucket(resourceId(type)).set(objectKey(stored.metadata.namespace, stored.metadata.name), stored);
@@ -753,6 +792,8 @@ export class FakeApiServer {
   private latencyMs = 0;
   private writeLatency: number | (() => number) = 0;
   private eventDelay: (resource: string) => number = () => 0;
+  /** Watch events held back per resource (holdEvents), in order. */
+  private readonly heldEvents = new Map<string, StoreEvent[]>();
   private readonly bookmarkIntervalMs: number;
   private readonly maxWatchMs: number;
   /** Resolvers of requests waiting out the latency, released early by stop(). */
@@ -775,7 +816,7 @@ export class FakeApiServer {
     private readonly http: Server,
     options: FakeApiServerOptions,
   ) {
-    this.store = new ObjectStore(options.historyLimit ?? 1000);
+    this.store = new ObjectStore(options.historyLimit ?? 1000, options.opaqueResourceVersions ?? false);
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
     this.maxWatchMs = options.maxWatchMs ?? 1_800_000;
     this.store.subscribe((event) => this.broadcast(event));
@@ -948,6 +989,33 @@ export class FakeApiServer {
    */
   setEventDelay(ms: number | ((resource: string) => number)): void {
     this.eventDelay = typeof ms === "function" ? ms : () => ms;
+  }
+
+  /**
+   * Holds back the watch events of a resource (writes, GET and lists are not held back), as a watch cache
+   * lagging behind etcd: `release(n)` delivers the first `n` held events (all by default) to the open watches,
+   * in order, and returns how many it delivered; `resume()` releases all and stops holding. A watch opened
+   * meanwhile from a resourceVersion replays the history, held events included.
+   */
+  holdEvents(resource: string): { release(n?: number): number; readonly pending: number; resume(): void } {
+    this.typeById(resource);
+    const queue: StoreEvent[] = [];
+    this.heldEvents.set(resource, queue);
+    const release = (n = Infinity) => {
+      const out = queue.splice(0, Math.min(n, queue.length));
+      for (const event of out) this.deliver(event);
+      return out.length;
+    };
+    return {
+      release,
+      get pending() {
+        return queue.length;
+      },
+      resume: () => {
+        release();
+        if (this.heldEvents.get(resource) === queue) this.heldEvents.delete(resource);
+      },
+    };
   }
 
   /**
@@ -1271,12 +1339,13 @@ export class FakeApiServer {
     }
     if (match !== undefined && !query.resourceVersion) throw invalid("resourceVersionMatch is forbidden unless resourceVersion is provided");
     if (query.continue && query.resourceVersion) throw invalid("specifying resource version is not allowed when using continue");
-    const current = Number(this.store.resourceVersion);
+    const current = this.store.currentRevision;
     if (query.resourceVersion && query.resourceVersion !== "0") {
-      const asked = Number(query.resourceVersion);
-      if (!Number.isInteger(asked)) throw badRequest(`invalid resourceVersion "${query.resourceVersion}"`);
-      if (asked > current) throw new StatusError(504, `Too large resource version: ${asked}, current: ${current}`, "Timeout");
-      if (match === "Exact" && asked !== current) throw new StatusError(410, `too old resource version: ${asked} (${current})`, "Expired");
+      const asked = this.store.revisionOf(query.resourceVersion);
+      if (asked === undefined) throw badRequest(`invalid resourceVersion "${query.resourceVersion}"`);
+      const [a, c] = [query.resourceVersion, this.store.resourceVersion];
+      if (asked > current) throw new StatusError(504, `Too large resource version: ${a}, current: ${c}`, "Timeout");
+      if (match === "Exact" && asked !== current) throw new StatusError(410, `too old resource version: ${a} (${c})`, "Expired");
     }
     let listVersion = this.store.resourceVersion;
     let after: string | undefined;
@@ -1285,7 +1354,7 @@ export class FakeApiServer {
       if (!this.store.watchable(token.rv)) {
         throw new StatusError(410, "The provided continue parameter is too old to display a consistent list result.", "Expired");
       }
-      listVersion = String(token.rv);
+      listVersion = this.store.versionOf(token.rv);
       after = token.after;
     }
     let items = this.store.list(resourceId(target.type), target.namespace).filter(selected);
@@ -1293,7 +1362,7 @@ export class FakeApiServer {
     const metadata: JsonObject = { resourceVersion: listVersion };
     if (limit > 0 && items.length > limit) {
       const last = items[limit - 1];
-      metadata.continue = encodeContinue(Number(listVersion), objectKey(last.metadata.namespace, last.metadata.name));
+      metadata.continue = encodeContinue(this.store.revisionOf(listVersion)!, objectKey(last.metadata.namespace, last.metadata.name));
       metadata.remainingItemCount = items.length - limit;
       items = items.slice(0, limit);
     }
@@ -1562,7 +1631,7 @@ export class FakeApiServer {
     }
 
     const bookmarks = request.query.allowWatchBookmarks === "true";
-    const stream: WatchStream = { type: target.type, admits, res, bookmarks, sentRevision: Number(this.store.resourceVersion) };
+    const stream: WatchStream = { type: target.type, admits, res, bookmarks, sentRevision: this.store.currentRevision };
     this.watches.add(stream);
     const bookmark = () => {
       if (this.watches.has(stream)) this.writeEvent(res, "BOOKMARK", this.bookmarkObject(target.type));
@@ -1594,14 +1663,19 @@ export class FakeApiServer {
     if (!since || since === "0") {
       return this.store.list(id, target.namespace).filter(admits).map((object) => ({ type: "ADDED", object }));
     }
-    const revision = Number(since);
-    if (!Number.isInteger(revision)) throw badRequest(`invalid resourceVersion "${since}"`);
+    const revision = this.store.revisionOf(since);
+    if (revision === undefined) throw badRequest(`invalid resourceVersion "${since}"`);
     const events = this.store.eventsAfter(revision);
     if (!events) return "expired";
     return events.filter((event) => event.resource === id).flatMap((event) => eventForWatch(event, admits) ?? []);
   }
 
   private broadcast(event: StoreEvent): void {
+    const held = this.heldEvents.get(event.resource);
+    if (held) {
+      held.push(event);
+      return;
+    }
     const delayMs = this.eventDelay(event.resource);
     if (delayMs > 0) {
       // Timers of equal delay fire in the order they were set: one resource's events keep their order.
