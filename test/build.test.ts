@@ -4,6 +4,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { builtinModules } from "node:module";
+import { totalmem } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -88,6 +89,19 @@ describe("compiled build", () => {
     const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
     expect(dockerfile).toContain('ENTRYPOINT ["node", "--enable-source-maps", "dist/src/main.js"]');
     expect(existsSync(join(ROOT, "tsconfig.build.json"))).toBe(true);
+  });
+
+  it("the image caps V8's old space at half the memory limit, with a flag this Node accepts in NODE_OPTIONS", async () => {
+    const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+    const nodeOptions = /^ENV NODE_OPTIONS=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(nodeOptions).toBe("--max-old-space-size-percentage=50");
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", "console.log(require('v8').getHeapStatistics().heap_size_limit)"], {
+      env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    });
+    // Of the cgroup limit when there is one, else of the machine's memory; the young generation comes on top.
+    const available = Math.min(process.constrainedMemory() || Infinity, totalmem());
+    expect(Number(stdout) / available).toBeGreaterThan(0.45);
+    expect(Number(stdout) / available).toBeLessThan(0.6);
   });
 
   it("serves: node dist/src/main.js on the embedded cluster answers /healthz and /predicates", async () => {

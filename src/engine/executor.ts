@@ -28,14 +28,16 @@ export function unboundSlotsByNode(ctx: EngineContext, r: Reservation, forPod?: 
 }
 
 /**
- * A slot is unbound when no pod holds it, its pod is gone or terminated, or its pod runs on another node.
- * A slot held by `forPod` itself also counts (the executor may re-bind after its node was not offered).
+ * A slot is unbound when no pod holds it, its pod is gone, terminated or being deleted (Terminating: Spark
+ * already asks for its replacement), or its pod runs on another node. A slot held by `forPod` itself also
+ * counts (the executor may re-bind after its node was not offered). A Terminating pod whose slot was handed
+ * on still occupies its node, as kube-scheduler counts it there: unreferenced, it is node overhead until gone.
  */
 export function isUnbound(ctx: EngineContext, r: Reservation, slot: string, forPod?: string): boolean {
   const podName = r.pods.get(slot);
   if (!podName || podName === forPod) return true;
   const p = ctx.state.getPod(r.namespace, podName);
-  if (!p || p.terminated) return true;
+  if (!p || p.terminated || p.deleting) return true;
   return p.nodeName !== "" && p.nodeName !== r.slots.get(slot)!.node;
 }
 

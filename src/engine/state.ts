@@ -49,8 +49,11 @@ export class ClusterState {
   private readonly reserved = new Map<string, Resources>();
   /** What each reservation (namespace/appId) adds to `reserved`, per node. */
   private readonly contributions = new Map<string, Map<string, Resources>>();
-  /** Reservations held by the pipeline: the API server's copy (undefined: none) while an assumed one is visible. */
-  private readonly held = new Map<string, { base: Reservation | undefined }>();
+  /**
+   * Reservations held by the pipeline: the API server's copy (undefined: none) while an assumed one is visible,
+   * and the resourceVersions of the copies the feed delivered meanwhile, in order.
+   */
+  private readonly held = new Map<string, { base: Reservation | undefined; delivered: string[] }>();
   /** Pods seen in extender arguments before the informer had them: namespace/name → pod and expiry time. */
   private readonly observed = new Map<string, { pod: PodInfo; expiresAtMs: number }>();
   /** Overhead per node, and what each overhead pod contributes to it (by namespace/name). */
@@ -214,13 +217,18 @@ export class ClusterState {
 
   /**
    * The API server's copy of a reservation (informers, garbage collection, reconciliation): it replaces the
-   * visible one, or only the base while the pipeline holds the reservation.
+   * visible one, or only the base while the pipeline holds the reservation. Copies come in the order the server
+   * stored them (the feed drops older echoes: resourceVersions are opaque, nothing here orders them).
    */
   putReservation(r: Reservation): void {
     const key = reservationKey(r.namespace, r.appId);
     const h = this.held.get(key);
     if (h) {
-      if (!h.base || isNewerResourceVersion(r.resourceVersion, h.base.resourceVersion)) {
+      if (r.resourceVersion) h.delivered.push(r.resourceVersion);
+      // A copy at the version the assumed content started from (a re-delivery, or reconciliation's edit of the
+      // visible copy) is not newer than the base.
+      const stale = r.resourceVersion === h.base?.resourceVersion || r.resourceVersion === this.reservations.get(key)?.resourceVersion;
+      if (!h.base || !stale) {
         h.base = r;
         this.recount(key);
       }
@@ -254,7 +262,7 @@ export class ClusterState {
   hold(namespace: string, appId: string, base: Reservation | undefined): void {
     const key = reservationKey(namespace, appId);
     if (this.held.has(key)) return;
-    this.held.set(key, { base });
+    this.held.set(key, { base, delivered: [] });
     this.recount(key);
   }
 
@@ -267,11 +275,14 @@ export class ClusterState {
     return this.held.size;
   }
 
-  /** A held reservation's content was stored with this resourceVersion: it is the base from now on. */
+  /**
+   * A held reservation's content was stored with this resourceVersion: it is the base from now on, unless the
+   * feed already delivered that version (its base is then that copy or a later one).
+   */
   confirmReservation(stored: Reservation): void {
     const h = this.held.get(reservationKey(stored.namespace, stored.appId));
     if (!h) return this.putReservation(stored);
-    if (!h.base || !isNewerResourceVersion(h.base.resourceVersion, stored.resourceVersion)) h.base = stored;
+    if (!h.base || !stored.resourceVersion || !h.delivered.includes(stored.resourceVersion)) h.base = stored;
     this.recount(reservationKey(stored.namespace, stored.appId));
   }
 
@@ -445,14 +456,4 @@ function usageByNode(r: Reservation | undefined): Map<string, Resources> {
     addInto(u, s.resources);
   }
   return out;
-}
-
-/** Whether resourceVersion `a` is newer than `b` (numeric, as etcd assigns them; an unknown `b` is older). */
-export function isNewerResourceVersion(a: string | undefined, b: string | undefined): boolean {
-  if (!b) return true;
-  if (!a) return false;
-  const na = Number(a);
-  const nb = Number(b);
-  if (Number.isFinite(na) && Number.isFinite(nb)) return na > nb;
-  return a !== b;
 }

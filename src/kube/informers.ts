@@ -15,8 +15,8 @@
 // - a watch that ends cleanly resumes from the last resourceVersion; 410 Gone re-lists; any other failure is
 //   retried with backoff (`backoffMs`, the one retry policy of src/kube/), and counted in `failingSinceMs`
 //   (on the injected monotonic clock) until a list or watch succeeds again.
-// The informer treats resourceVersions as opaque strings (it only resumes from them); only the reservation
-// feed orders two copies of one reservation, as state.ts explains.
+// The informers treat resourceVersions as opaque strings: they resume from them and compare them for
+// equality, never for order.
 //
 // Events are applied through a serialiser (the scheduler's mutex), in the order they arrived, so the state
 // never changes while a decision is being made, and an informer counts as synced only once its initial list
@@ -27,27 +27,31 @@
 // - nodes and pods: upsert / remove; an executor deleted or terminated releases its soft reservation for good;
 //   pods that are neither Spark pods nor pods for this scheduler keep only what capacity needs (no labels,
 //   annotations or placement constraints);
-// - ResourceReservations: an event is applied unless the engine already holds that same resourceVersion (our
-//   own writes echo back; an old copy must never replace a newer one), and an update never replaces content
-//   the pipeline holds assumed (state.putReservation decides); a deletion removes the reservation and the
-//   application's soft reservations, unless the engine holds a newer incarnation;
+// - ResourceReservations: an event is applied unless the engine already holds that same resourceVersion or it
+//   was committed before a write of ours the watch has not delivered yet (our own writes echo back; an old copy
+//   must never replace a newer one; resourceVersions are opaque, so reservation-echoes.ts orders copies by the
+//   watch), and an update never replaces content the pipeline holds assumed (state.putReservation decides); a
+//   deletion removes the reservation and the application's soft reservations, unless it is older than a
+//   write of ours (a newer incarnation);
 // - Spark conf ConfigMaps are not watched at all (src/kube/spark-conf-maps.ts fetches the few that drivers
 //   name).
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type PodInfo, nodeFromObject, podFromObject } from "../engine/model.js";
-import { RR_GROUP, RR_PLURAL, RR_VERSION, type Reservation, reservationFromObject } from "../engine/reservation.js";
+import { RR_GROUP, RR_PLURAL, RR_VERSION, type Reservation, reservationFromObject, reservationKey } from "../engine/reservation.js";
 import { classifyPod } from "../engine/spark-pods.js";
-import { type ClusterState, isNewerResourceVersion } from "../engine/state.js";
+import type { ClusterState } from "../engine/state.js";
+import { ReservationEchoes } from "./reservation-echoes.js";
 import { kubeObserver } from "../server/metrics.js";
 import { apiErrorCode, apiErrorMessage, backoffMs } from "./reservation-writer.js";
 
 export type Serializer = <T>(fn: () => Promise<T>) => Promise<T>;
 
 export interface InformerHandlers<V> {
-  upsert(value: V): void;
-  remove(value: V): void;
+  /** `listed`: the copy comes from a list (not in watch order with the events), not from a watch event. */
+  upsert(value: V, listed: boolean): void;
+  remove(value: V, listed: boolean): void;
 }
 
 /** One page of a list: what the API client answers (typed clients and custom-object calls alike). */
@@ -274,7 +278,7 @@ export class ResilientInformer<V> {
       await this.options.serialize(async () => {
         for (const item of items) {
           seen.add(item.key);
-          this.apply("upsert", item.obj, item.key, item.rv);
+          this.apply("upsert", item.obj, item.key, item.rv, true);
         }
       });
       token = page.metadata?._continue ?? page.metadata?.continue ?? undefined;
@@ -286,15 +290,15 @@ export class ResilientInformer<V> {
     const gone = [...this.known.keys()].filter((k) => !seen.has(k));
     if (gone.length > 0) {
       await this.options.serialize(async () => {
-        for (const key of gone) this.forget(key);
+        for (const key of gone) this.forget(key, undefined, true);
       });
     }
   }
 
   /** Applies one object (inside the serialiser). */
-  private apply(type: "upsert" | "remove", obj: unknown, key: string, rv: string): void {
+  private apply(type: "upsert" | "remove", obj: unknown, key: string, rv: string, listed = false): void {
     if (type === "remove") {
-      this.forget(key, obj);
+      this.forget(key, obj, listed);
       return;
     }
     const held = this.known.get(key);
@@ -303,22 +307,22 @@ export class ResilientInformer<V> {
     if (typeof value === "string") {
       if (this.rejected.get(key) !== rv) this.log.warn({ key, resourceVersion: rv, err: value }, "ignoring object");
       this.rejected.set(key, rv);
-      if (held) this.forget(key);
+      if (held) this.forget(key, undefined, listed);
       return;
     }
     this.rejected.delete(key);
     this.known.set(key, { resourceVersion: rv, value });
-    this.options.handlers.upsert(value);
+    this.options.handlers.upsert(value, listed);
   }
 
   /** Removes an object: with the final state the watch delivered, or the last value known (a re-list). */
-  private forget(key: string, obj?: unknown): void {
+  private forget(key: string, obj?: unknown, listed = false): void {
     this.rejected.delete(key);
     const held = this.known.get(key);
     this.known.delete(key);
     const decoded = obj === undefined ? undefined : this.options.decode(obj);
     const value = decoded !== undefined && typeof decoded !== "string" ? decoded : held?.value;
-    if (value !== undefined) this.options.handlers.remove(value);
+    if (value !== undefined) this.options.handlers.remove(value, listed);
   }
 
   /** One watch from the last resourceVersion, until it ends, expires, goes idle, fails or is stopped. */
@@ -471,6 +475,8 @@ export interface ClusterInformerOptions {
   /** The scheduler name of this extender: its pods keep their labels, annotations and constraints. */
   schedulerName?: string;
   hooks?: FeedHooks;
+  /** Shared with the reservation writer, which reports its writes (a fresh one when there is no writer). */
+  echoes?: ReservationEchoes;
   backoff?: { initialMs: number; maxMs: number };
   timing?: Partial<WatchTiming>;
   monotonic?: () => number;
@@ -506,7 +512,7 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       path: `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`,
       list: (o) => listRaw(kc, `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`, o),
       decode: (obj) => reservationFromObject(obj),
-      handlers: reservationHandlers(state),
+      handlers: reservationHandlers(state, options.echoes ?? new ReservationEchoes()),
     }),
   };
 }
@@ -533,11 +539,21 @@ function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<Po
       hooks.driverEnded?.(pod, deleted);
     }
   };
+  // A Terminating executor (deletionTimestamp set, containers still stopping) gives up its soft reservation as
+  // its reservation slot is given up (isUnbound): Spark has asked for its replacement already. It still
+  // occupies its node, as node overhead, until it is gone. A Terminating driver keeps its reservation until it
+  // is gone or has terminated: its executors may still run.
+  const terminating = (pod: PodInfo) => {
+    const id = classifyPod(pod);
+    if (id.ok && id.value.role === "executor") state.removeSoft(pod.namespace, id.value.appId, pod.name, true);
+  };
   return {
     upsert: (pod) => {
       const before = state.getPod(pod.namespace, pod.name);
+      const same = before?.uid === pod.uid;
       state.upsertPod(pod);
-      if (pod.terminated && !(before?.terminated && before.uid === pod.uid)) ended(pod, false);
+      if (pod.terminated && !(before?.terminated && same)) ended(pod, false);
+      else if (pod.deleting && !pod.terminated && !(before?.deleting && same)) terminating(pod);
       hooks.podSeen?.(pod);
     },
     remove: (pod) => {
@@ -550,20 +566,24 @@ function podHandlers(state: ClusterState, hooks: FeedHooks): InformerHandlers<Po
   };
 }
 
-function reservationHandlers(state: ClusterState): InformerHandlers<Reservation> {
+function reservationHandlers(state: ClusterState, echoes: ReservationEchoes): InformerHandlers<Reservation> {
   return {
-    upsert: (r) => {
-      const held = state.getReservation(r.namespace, r.appId);
+    upsert: (r, listed) => {
+      const key = reservationKey(r.namespace, r.appId);
       // Our own writes echo back, possibly after a later write of ours was acknowledged: an older copy must
-      // never replace a newer one (etcd's revisions order them; see isNewerResourceVersion).
-      if (held && !isNewerResourceVersion(r.resourceVersion, held.resourceVersion)) return;
+      // never replace a newer one. resourceVersions are opaque, so the watch's order tells (ReservationEchoes).
+      if (!echoes.current(key, r.resourceVersion ?? "", listed)) return;
+      const held = state.getReservation(r.namespace, r.appId);
+      if (held && held.resourceVersion === r.resourceVersion) return;
       state.putReservation(r);
     },
-    remove: (r) => {
-      const held = state.getReservation(r.namespace, r.appId);
-      if (!held) return;
-      // A deletion older than what we hold belongs to an earlier incarnation of this application's reservation.
-      if (held.resourceVersion && r.resourceVersion && isNewerResourceVersion(held.resourceVersion, r.resourceVersion)) return;
+    remove: (r, listed) => {
+      const key = reservationKey(r.namespace, r.appId);
+      // A deletion committed before a write of ours the watch has not delivered yet belongs to an earlier
+      // incarnation of this application's reservation.
+      if (!echoes.current(key, r.resourceVersion ?? "", listed)) return;
+      echoes.forget(key);
+      if (!state.getReservation(r.namespace, r.appId)) return;
       state.removeReservation(r.namespace, r.appId);
       state.dropSoftApp(r.namespace, r.appId);
     },

@@ -28,6 +28,7 @@ import { type Leadership, LeaderElector } from "./leader-election.js";
 import { LeaseFollower } from "./lease-follower.js";
 import type { Mutex } from "../pipeline/mutex.js";
 import { RetryTracker, selectRetries } from "../pipeline/retries.js";
+import { ReservationEchoes } from "./reservation-echoes.js";
 import { ReservationWriter, backoffMs } from "./reservation-writer.js";
 import { RetryNudger, type RetryNudgerOptions } from "./retry-nudger.js";
 import { SparkConfMaps } from "./spark-conf-maps.js";
@@ -108,7 +109,10 @@ export class KubeCluster implements ClusterBackend {
     this.serialize = (fn) => mutex.run(fn);
     // Sub-components are children of the root logger with their own `component` (a child of this.log would
     // carry the key twice); the informers add an `informer` key to ours.
-    this.writer = new ReservationWriter(kc, config.writeRetries, options.log.child({ component: "reservation-writer" }));
+    // The writer tells the reservation feed what it stored, so that the feed orders copies without reading
+    // order into (opaque) resourceVersions.
+    const echoes = new ReservationEchoes();
+    this.writer = new ReservationWriter(kc, config.writeRetries, options.log.child({ component: "reservation-writer" }), echoes);
     this.gc = new GarbageCollector({ state: engine.state, writer: this.writer, serialize: this.serialize, log: options.log });
     this.monotonic = options.monotonic ?? (() => performance.now());
     this.confMaps = new SparkConfMaps({
@@ -127,6 +131,7 @@ export class KubeCluster implements ClusterBackend {
       backoff: options.informerBackoff,
       timing: options.watchTiming,
       monotonic: this.monotonic,
+      echoes,
       hooks: {
         driverEnded: (pod) => {
           this.confMaps.driverGone(pod);

@@ -23,9 +23,11 @@ import {
   RR_VERSION,
   type Reservation,
   reservationFromObject,
+  reservationKey,
   reservationName,
   reservationToObject,
 } from "../engine/reservation.js";
+import type { ReservationEchoes } from "./reservation-echoes.js";
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -44,13 +46,23 @@ export class ReservationWriter {
     kc: k8s.KubeConfig,
     private readonly retries: RetryPolicy,
     private readonly log: Logger,
+    /** Told of every write and the version it was stored as, so that the feed drops older echoes. */
+    private readonly echoes?: ReservationEchoes,
   ) {
     this.api = kc.makeApiClient(k8s.CustomObjectsApi);
   }
 
   /** Stores the write; resolves with the object's new resourceVersion, rejects after the retries are spent. */
-  write(write: ReservationWrite): Promise<string> {
-    return kubeObserver.timeWrite(RR_PLURAL, write.op, () => this.writeWithRetries(write));
+  async write(write: ReservationWrite): Promise<string> {
+    const key = reservationKey(write.reservation.namespace, write.reservation.appId);
+    this.echoes?.begin(key);
+    let stored: string | undefined;
+    try {
+      stored = await kubeObserver.timeWrite(RR_PLURAL, write.op, () => this.writeWithRetries(write));
+      return stored;
+    } finally {
+      this.echoes?.end(key, stored);
+    }
   }
 
   private async writeWithRetries(write: ReservationWrite): Promise<string> {

@@ -140,3 +140,38 @@ describe("state version", () => {
     expect(moved()).toBe(false);
   });
 });
+
+describe("held reservations with opaque resourceVersions", () => {
+  const copy = (rv: string, node: string): Reservation => ({
+    namespace: "ns",
+    appId: "app",
+    driverPod: "d",
+    driverUid: "u",
+    slots: new Map([["driver", { node, resources: { cpu: 1000, memory: 1, gpu: 0 } }]]),
+    pods: new Map([["driver", "d"]]),
+    createdAtMs: 0,
+    resourceVersion: rv,
+  });
+
+  it("takes our stored write as the base unless the feed already delivered it (order by delivery, not by reading versions)", () => {
+    const state = new ClusterState();
+    // A copy committed before our write (say another writer's, which made ours conflict and re-apply) arrives
+    // while the write is in flight; the write then stores "qzk" (opaque: nothing to compare numerically).
+    state.putReservation(copy("mfa", "n1"));
+    state.hold("ns", "app", copy("mfa", "n1"));
+    state.assumeReservation(copy("mfa", "n2"));
+    state.putReservation(copy("bxw", "n3"));
+    state.confirmReservation(copy("qzk", "n2"));
+    state.release("ns", "app");
+    expect(state.getReservation("ns", "app")).toMatchObject({ resourceVersion: "qzk", slots: new Map([["driver", expect.objectContaining({ node: "n2" })]]) });
+
+    // The feed delivers our write's echo and then a later copy before the write's answer: the later copy stays.
+    state.hold("ns", "app", state.getReservation("ns", "app"));
+    state.assumeReservation(copy("qzk", "n4"));
+    state.putReservation(copy("ttt", "n4"));
+    state.putReservation(copy("aaa", "n5"));
+    state.confirmReservation(copy("ttt", "n4"));
+    state.release("ns", "app");
+    expect(state.getReservation("ns", "app")?.resourceVersion).toBe("aaa");
+  });
+});

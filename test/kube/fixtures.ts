@@ -205,7 +205,7 @@ export function storedReservations(server: FakeApiServer, namespace = NS): Map<s
 export async function startInformers(
   server: FakeApiServer,
   state: ClusterState,
-  options: Pick<ClusterInformerOptions, "timing" | "hooks"> = {},
+  options: Pick<ClusterInformerOptions, "timing" | "hooks" | "echoes"> = {},
 ): Promise<ClusterInformers> {
   const mutex = new Mutex();
   const informers = clusterInformers({

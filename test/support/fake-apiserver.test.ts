@@ -604,3 +604,136 @@ describe("services/proxy", () => {
     }
   });
 });
+
+describe("graceful deletion", () => {
+  const bound = (name: string, spec: Partial<k8s.V1PodSpec> = {}) => pod(name, {}, { nodeName: "n1", ...spec });
+  const reservation = (name: string, metadata: object = {}) => ({
+    apiVersion: "sparkscheduler.palantir.com/v1beta2",
+    kind: "ResourceReservation",
+    metadata: { name, namespace: "spark", ...metadata },
+    spec: { reservations: { driver: { node: "n1", resources: { cpu: "1", memory: "1Gi" } } } },
+  });
+
+  it("marks a bound pod Terminating (MODIFIED, deletionTimestamp = now + grace) and deletes it when the grace period is over", async () => {
+    server.put("pods", { ...bound("p1"), status: { phase: "Running" } });
+    const { seen, informer } = await podInformer();
+    const before = Date.now();
+    const answer = await core.deleteNamespacedPod({ name: "p1", namespace: "default" });
+    expect(answer.metadata?.deletionGracePeriodSeconds).toBe(30);
+    const stored = server.get("pods", "p1")!;
+    expect(stored.metadata.deletionGracePeriodSeconds).toBe(30);
+    expect(stored.metadata.generation).toBe(2);
+    const at = Date.parse(String(stored.metadata.deletionTimestamp));
+    expect(at).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 30_000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 31_000);
+    await waitFor(() => expect(seen).toEqual(["add:p1", "update:p1"]));
+    expect(informer.list().map((p) => p.metadata?.deletionTimestamp !== undefined)).toEqual([true]);
+
+    // Writes keep the deletion metadata; no finalizer can be added any more.
+    const read = await core.readNamespacedPod({ name: "p1", namespace: "default" });
+    read.metadata!.deletionTimestamp = undefined;
+    read.metadata!.labels = { still: "writable" };
+    const written = await core.replaceNamespacedPod({ name: "p1", namespace: "default", body: read });
+    expect(written.metadata?.deletionGracePeriodSeconds).toBe(30);
+    expect(written.metadata?.labels).toEqual({ still: "writable" });
+    const addFinalizer = core.replaceNamespacedPod({ name: "p1", namespace: "default", body: { ...written, metadata: { ...written.metadata, finalizers: ["x/y"] } } });
+    expect((await apiError(addFinalizer)).code).toBe(422);
+    // A second delete with a longer grace changes nothing; creating the name again conflicts.
+    await core.deleteNamespacedPod({ name: "p1", namespace: "default", gracePeriodSeconds: 60 });
+    expect(server.get("pods", "p1")!.metadata.deletionGracePeriodSeconds).toBe(30);
+    expect((await apiError(core.createNamespacedPod({ namespace: "default", body: bound("p1") }))).code).toBe(409);
+
+    expect(server.terminating("pods").map((p) => p.metadata.name)).toEqual(["p1"]);
+    expect(server.finishTerminating("pods").map((p) => p.metadata.name)).toEqual(["p1"]);
+    await waitFor(() => expect(seen).toEqual(["add:p1", "update:p1", "update:p1", "delete:p1"]));
+    expect(server.get("pods", "p1")).toBeUndefined();
+  });
+
+  it("takes the grace period from DeleteOptions or the pod spec; 0 deletes at once, as for unbound or finished pods", async () => {
+    server.put("pods", bound("spec-grace", { terminationGracePeriodSeconds: 5 }));
+    server.put("pods", bound("body-grace"));
+    server.put("pods", bound("now"));
+    server.put("pods", bound("shortened"));
+    server.put("pods", pod("unbound"));
+    server.put("pods", { ...bound("finished"), status: { phase: "Succeeded" } });
+    await core.deleteNamespacedPod({ name: "spec-grace", namespace: "default" });
+    expect(server.get("pods", "spec-grace")!.metadata.deletionGracePeriodSeconds).toBe(5);
+    await core.deleteNamespacedPod({ name: "body-grace", namespace: "default", body: { gracePeriodSeconds: 7 } });
+    expect(server.get("pods", "body-grace")!.metadata.deletionGracePeriodSeconds).toBe(7);
+    await core.deleteNamespacedPod({ name: "now", namespace: "default", gracePeriodSeconds: 0 });
+    expect(server.get("pods", "now")).toBeUndefined();
+    await core.deleteNamespacedPod({ name: "shortened", namespace: "default" });
+    const first = Date.parse(String(server.get("pods", "shortened")!.metadata.deletionTimestamp));
+    await core.deleteNamespacedPod({ name: "shortened", namespace: "default", gracePeriodSeconds: 10 });
+    const shortened = server.get("pods", "shortened")!;
+    expect(shortened.metadata.deletionGracePeriodSeconds).toBe(10);
+    expect(Date.parse(String(shortened.metadata.deletionTimestamp))).toBe(first - 20_000);
+    await core.deleteNamespacedPod({ name: "shortened", namespace: "default", gracePeriodSeconds: 0 });
+    expect(server.get("pods", "shortened")).toBeUndefined();
+    await core.deleteNamespacedPod({ name: "unbound", namespace: "default" });
+    await core.deleteNamespacedPod({ name: "finished", namespace: "default" });
+    expect(server.list("pods").map((p) => p.metadata.name)).toEqual(["body-grace", "spec-grace"]);
+    const bad = core.deleteNamespacedPod({ name: "body-grace", namespace: "default", propagationPolicy: "Sometimes" });
+    expect((await apiError(bad)).code).toBe(422);
+  });
+
+  it("keeps an object with finalizers until they are removed; Orphan and Foreground add the garbage collector's", async () => {
+    await custom.createNamespacedCustomObject({ ...RR, namespace: "spark", body: reservation("held", { finalizers: ["example.com/keep"] }) });
+    await custom.createNamespacedCustomObject({ ...RR, namespace: "spark", body: reservation("orphaned") });
+    await custom.createNamespacedCustomObject({ ...RR, namespace: "spark", body: reservation("plain") });
+    const rrs = "resourcereservations.sparkscheduler.palantir.com";
+
+    const held = await custom.deleteNamespacedCustomObject({ ...RR, namespace: "spark", name: "held" });
+    expect(held.metadata.deletionGracePeriodSeconds).toBe(0);
+    expect(server.get(rrs, "held", "spark")!.metadata.deletionTimestamp).toBeDefined();
+    await custom.deleteNamespacedCustomObject({ ...RR, namespace: "spark", name: "orphaned", propagationPolicy: "Orphan" });
+    expect(server.get(rrs, "orphaned", "spark")!.metadata.finalizers).toEqual(["orphan"]);
+    await custom.deleteNamespacedCustomObject({ ...RR, namespace: "spark", name: "plain", propagationPolicy: "Background" });
+    expect(server.get(rrs, "plain", "spark")).toBeUndefined();
+
+    // The garbage collector's finalizer goes with finishTerminating; another controller's stays until removed.
+    expect(server.finishTerminating(rrs).map((o) => o.metadata.name)).toEqual(["orphaned"]);
+    const patch = [{ op: "remove", path: "/metadata/finalizers" }];
+    const JSON_PATCH = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
+    await custom.patchNamespacedCustomObject({ ...RR, namespace: "spark", name: "held", body: patch }, JSON_PATCH);
+    expect(server.get(rrs, "held", "spark")).toBeUndefined();
+  });
+});
+
+describe("opaque resourceVersions", () => {
+  it("issues random tokens that lists, continue, resourceVersionMatch and watches accept", async () => {
+    await server.stop();
+    server = await FakeApiServer.start({ opaqueResourceVersions: true, historyLimit: 5 });
+    kc = makeKubeConfig(server.url);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    for (const name of ["p1", "p2", "p3"]) server.put("pods", pod(name));
+    const rv = server.resourceVersion;
+    expect(rv).toMatch(/^[a-z2-7]{12}$/);
+    expect(new Set(server.list("pods").map((p) => p.metadata.resourceVersion)).size).toBe(3);
+
+    const first = await core.listNamespacedPod({ namespace: "default", limit: 2 });
+    expect(first.metadata?.resourceVersion).toBe(rv);
+    const rest = await core.listNamespacedPod({ namespace: "default", limit: 2, _continue: first.metadata?._continue });
+    expect([...first.items, ...rest.items].map((p) => p.metadata?.name)).toEqual(["p1", "p2", "p3"]);
+    expect((await core.listNamespacedPod({ namespace: "default", resourceVersion: rv, resourceVersionMatch: "Exact" })).items).toHaveLength(3);
+    expect((await core.listNamespacedPod({ namespace: "default", resourceVersion: rv, resourceVersionMatch: "NotOlderThan" })).items).toHaveLength(3);
+    expect((await apiError(core.listNamespacedPod({ namespace: "default", resourceVersion: "12" }))).code).toBe(400);
+
+    // A watch resumes from a token; held events come when released, in order.
+    const events = server.holdEvents("pods");
+    server.put("pods", pod("p4"));
+    server.put("pods", pod("p5"));
+    const seen: string[] = [];
+    const watch = await new k8s.Watch(kc).watch("/api/v1/namespaces/default/pods", { resourceVersion: rv }, (type, obj: k8s.V1Pod) => seen.push(`${type}:${obj.metadata?.name}`), () => {});
+    cleanups.push(() => watch.abort());
+    await waitFor(() => expect(seen).toEqual(["ADDED:p4", "ADDED:p5"])); // from the history
+    server.put("pods", pod("p6"));
+    expect(events.pending).toBe(3);
+    expect(events.release(2)).toBe(2); // p4 and p5 again were sent already: the stream skips them
+    events.resume();
+    await waitFor(() => expect(seen).toEqual(["ADDED:p4", "ADDED:p5", "ADDED:p6"]));
+    // Past the history: 410 Gone, as for integers.
+    for (const name of ["p7", "p8", "p9", "p10", "p11", "p12"]) server.put("pods", pod(name));
+    expect((await apiError(core.listNamespacedPod({ namespace: "default", limit: 1, _continue: first.metadata?._continue }))).code).toBe(410);
+  });
+});

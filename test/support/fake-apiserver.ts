@@ -115,6 +115,12 @@ export interface FakeApiServerOptions {
    * server-chosen time when none was asked for. Default 1,800,000 ms.
    */
   maxWatchMs?: number;
+  /**
+   * Issue opaque resourceVersions (random base32 strings, no order to read from them) instead of etcd's
+   * increasing integers: the API conventions say clients must not compare them, only pass them back.
+   * Watches, list continuations and resourceVersionMatch accept them as before.
+   */
+  opaqueResourceVersions?: boolean;
 }
 
 export interface StoredMetadata {
@@ -558,11 +564,44 @@ class ObjectStore {
 
   /** Field manager recorded in managedFields for the write being committed. */
   manager = "fake-apiserver";
+  /** With opaque resourceVersions: revision → its token, and back. */
+  private readonly tokens?: { byRevision: Map<number, string>; byToken: Map<string, number> };
 
-  constructor(private readonly historyLimit: number) {}
+  constructor(
+    private readonly historyLimit: number,
+    opaque = false,
+  ) {
+    if (opaque) this.tokens = { byRevision: new Map(), byToken: new Map() };
+  }
 
   get resourceVersion(): string {
-    return String(this.revision);
+    return this.versionOf(this.revision);
+  }
+
+  /** The current revision, as a number (the fake's own ordering; clients only see versionOf). */
+  get currentRevision(): number {
+    return this.revision;
+  }
+
+  /** The resourceVersion clients see for a revision: the integer, or its opaque token. */
+  versionOf(revision: number): string {
+    if (!this.tokens) return String(revision);
+    let token = this.tokens.byRevision.get(revision);
+    if (token === undefined) {
+      const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+      do token = Array.from({ length: 12 }, () => alphabet[Math.floor(Math.random() * 32)]).join("");
+      while (this.tokens.byToken.has(token));
+      this.tokens.byRevision.set(revision, token);
+      this.tokens.byToken.set(token, revision);
+    }
+    return token;
+  }
+
+  /** The revision a client's resourceVersion names; undefined when it names none. */
+  revisionOf(version: string): number | undefined {
+    if (this.tokens) return this.tokens.byToken.get(version);
+    const n = Number(version);
+    return Number.isInteger(n) ? n : undefined;
   }
 
   /** The stored object itself; callers must not modify it. */
@@ -600,11 +639,12 @@ class ObjectStore {
     const metadata = metadataOf(obj);
     const previous = this.find(resourceId(type), metadata.namespace as string | undefined, String(metadata.name));
     if (!previous) throw objectNotFound(resourceId(type), String(metadata.name));
-    const specChanged = !isDeepStrictEqual(specOf(previous), specOf(obj));
+    // A spec change bumps generation, and so does the start of a deletion (rest.BeforeDelete).
+    const bump = !isDeepStrictEqual(specOf(previous), specOf(obj)) || (!previous.metadata.deletionTimestamp && !!metadata.deletionTimestamp);
     Object.assign(metadata, {
       uid: previous.metadata.uid,
       creationTimestamp: previous.metadata.creationTimestamp,
-      generation: previous.metadata.generation + (specChanged ? 1 : 0),
+      generation: previous.metadata.generation + (bump ? 1 : 0),
     });
     return this.commit(type, obj, "MODIFIED", previous);
   }
@@ -616,7 +656,7 @@ class ObjectStore {
     this.bucket(id).delete(objectKey(namespace, name));
     this.sorted.delete(id);
     const deleted = cloneJson(previous);
-    deleted.metadata.resourceVersion = String(++this.revision);
+    deleted.metadata.resourceVersion = this.versionOf(++this.revision);
     this.record({ revision: this.revision, resource: id, type: "DELETED", object: deleted, previous });
     return deleted;
   }
@@ -651,7 +691,7 @@ class ObjectStore {
   private commit(type: ResourceType, obj: JsonObject, eventType: EventType, previous?: StoredObject): StoredObject {
     const { apiVersion: _apiVersion, kind: _kind, ...fields } = obj;
     const stored = { apiVersion: apiVersionOf(type), kind: type.kind, ...fields } as StoredObject;
-    stored.metadata.resourceVersion = String(++this.revision);
+    stored.metadata.resourceVersion = this.versionOf(++this.revision);
     stored.metadata.managedFields = [managedFieldsEntry(stored, eventType === "ADDED" ? "Create" : "Update", this.manager)];
     this.sorted.delete(resourceId(type));
     this.bucket(resourceId(type)).set(objectKey(stored.metadata.namespace, stored.metadata.name), stored);
@@ -752,6 +792,8 @@ export class FakeApiServer {
   private latencyMs = 0;
   private writeLatency: number | (() => number) = 0;
   private eventDelay: (resource: string) => number = () => 0;
+  /** Watch events held back per resource (holdEvents), in order. */
+  private readonly heldEvents = new Map<string, StoreEvent[]>();
   private readonly bookmarkIntervalMs: number;
   private readonly maxWatchMs: number;
   /** Resolvers of requests waiting out the latency, released early by stop(). */
@@ -774,7 +816,7 @@ export class FakeApiServer {
     private readonly http: Server,
     options: FakeApiServerOptions,
   ) {
-    this.store = new ObjectStore(options.historyLimit ?? 1000);
+    this.store = new ObjectStore(options.historyLimit ?? 1000, options.opaqueResourceVersions ?? false);
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
     this.maxWatchMs = options.maxWatchMs ?? 1_800_000;
     this.store.subscribe((event) => this.broadcast(event));
@@ -831,7 +873,10 @@ export class FakeApiServer {
   // ---- direct store access (emits watch events like API writes) -------------------------------
   // `resource` is a resourceId: "pods", "nodes", "resourcereservations.sparkscheduler.palantir.com", ...
 
-  /** Creates or replaces an object, bypassing API rules (status is stored as given); returns a copy. */
+  /**
+   * Creates or replaces an object, bypassing API rules (status and deletion metadata are stored as given);
+   * returns a copy. An object being deleted whose last finalizer this removes goes, as through the API.
+   */
   put(resource: string, obj: object): StoredObject {
     const type = this.typeById(resource);
     const input = cloneJson(obj) as JsonObject;
@@ -841,7 +886,7 @@ export class FakeApiServer {
     else delete metadata.namespace;
     const namespace = metadata.namespace as string | undefined;
     const exists = typeof metadata.name === "string" && this.store.find(resource, namespace, metadata.name);
-    return cloneJson(exists ? this.store.update(type, input) : this.store.create(type, input));
+    return cloneJson(exists ? this.finalizeIfDone(type, this.store.update(type, input)) : this.store.create(type, input));
   }
 
   /** A copy of the object, or undefined. Namespaced resources default to namespace "default". */
@@ -856,7 +901,48 @@ export class FakeApiServer {
     return cloneJson(this.store.list(resource, namespace));
   }
 
-  /** Deletes an object; returns it, or undefined when it did not exist. */
+  /**
+   * Finishes graceful deletions, as the kubelet does once a Terminating pod's containers have stopped (a delete
+   * with gracePeriodSeconds=0) and the garbage collector does for the `orphan` and `foregroundDeletion`
+   * finalizers it owns (the fake tracks no dependents): every object being deleted (of `resource`, or of every
+   * resource; only `name` in `namespace` when given) goes (DELETED), unless other finalizers hold it: it then
+   * stays with deletionGracePeriodSeconds 0 until they are removed. Returns what went.
+   */
+  finishTerminating(resource?: string, name?: string, namespace?: string): StoredObject[] {
+    const gone: StoredObject[] = [];
+    for (const type of this.types) {
+      const id = resourceId(type);
+      if (resource !== undefined && id !== resource) continue;
+      if (this.types.find((t) => resourceId(t) === id) !== type) continue;
+      const ns = name === undefined ? undefined : this.namespaceFor(id, namespace);
+      for (const obj of this.store.list(id)) {
+        if (!obj.metadata.deletionTimestamp) continue;
+        if (name !== undefined && (obj.metadata.name !== name || obj.metadata.namespace !== ns)) continue;
+        const next = cloneJson(obj);
+        const finalizers = Array.isArray(next.metadata.finalizers) ? (next.metadata.finalizers as string[]) : [];
+        const kept = finalizers.filter((f) => f !== "orphan" && f !== "foregroundDeletion");
+        if (kept.length === 0) {
+          gone.push(cloneJson(this.store.delete(type, obj.metadata.namespace, obj.metadata.name)));
+          continue;
+        }
+        if (kept.length === finalizers.length && next.metadata.deletionGracePeriodSeconds === 0) continue;
+        next.metadata.finalizers = kept;
+        next.metadata.deletionGracePeriodSeconds = 0;
+        this.store.update(type, next);
+      }
+    }
+    return gone;
+  }
+
+  /** Objects being deleted (deletionTimestamp set) of a resource, e.g. Terminating pods. */
+  terminating(resource: string): StoredObject[] {
+    return this.list(resource).filter((obj) => obj.metadata.deletionTimestamp);
+  }
+
+  /**
+   * Deletes an object at once, as a force delete (gracePeriodSeconds=0) of an object without finalizers does;
+   * returns it, or undefined when it did not exist.
+   */
   remove(resource: string, name: string, namespace?: string): StoredObject | undefined {
     const type = this.typeById(resource);
     namespace = this.namespaceFor(resource, namespace);
@@ -903,6 +989,33 @@ export class FakeApiServer {
    */
   setEventDelay(ms: number | ((resource: string) => number)): void {
     this.eventDelay = typeof ms === "function" ? ms : () => ms;
+  }
+
+  /**
+   * Holds back the watch events of a resource (writes, GET and lists are not held back), as a watch cache
+   * lagging behind etcd: `release(n)` delivers the first `n` held events (all by default) to the open watches,
+   * in order, and returns how many it delivered; `resume()` releases all and stops holding. A watch opened
+   * meanwhile from a resourceVersion replays the history, held events included.
+   */
+  holdEvents(resource: string): { release(n?: number): number; readonly pending: number; resume(): void } {
+    this.typeById(resource);
+    const queue: StoreEvent[] = [];
+    this.heldEvents.set(resource, queue);
+    const release = (n = Infinity) => {
+      const out = queue.splice(0, Math.min(n, queue.length));
+      for (const event of out) this.deliver(event);
+      return out.length;
+    };
+    return {
+      release,
+      get pending() {
+        return queue.length;
+      },
+      resume: () => {
+        release();
+        if (this.heldEvents.get(resource) === queue) this.heldEvents.delete(resource);
+      },
+    };
   }
 
   /**
@@ -1226,12 +1339,13 @@ export class FakeApiServer {
     }
     if (match !== undefined && !query.resourceVersion) throw invalid("resourceVersionMatch is forbidden unless resourceVersion is provided");
     if (query.continue && query.resourceVersion) throw invalid("specifying resource version is not allowed when using continue");
-    const current = Number(this.store.resourceVersion);
+    const current = this.store.currentRevision;
     if (query.resourceVersion && query.resourceVersion !== "0") {
-      const asked = Number(query.resourceVersion);
-      if (!Number.isInteger(asked)) throw badRequest(`invalid resourceVersion "${query.resourceVersion}"`);
-      if (asked > current) throw new StatusError(504, `Too large resource version: ${asked}, current: ${current}`, "Timeout");
-      if (match === "Exact" && asked !== current) throw new StatusError(410, `too old resource version: ${asked} (${current})`, "Expired");
+      const asked = this.store.revisionOf(query.resourceVersion);
+      if (asked === undefined) throw badRequest(`invalid resourceVersion "${query.resourceVersion}"`);
+      const [a, c] = [query.resourceVersion, this.store.resourceVersion];
+      if (asked > current) throw new StatusError(504, `Too large resource version: ${a}, current: ${c}`, "Timeout");
+      if (match === "Exact" && asked !== current) throw new StatusError(410, `too old resource version: ${a} (${c})`, "Expired");
     }
     let listVersion = this.store.resourceVersion;
     let after: string | undefined;
@@ -1240,7 +1354,7 @@ export class FakeApiServer {
       if (!this.store.watchable(token.rv)) {
         throw new StatusError(410, "The provided continue parameter is too old to display a consistent list result.", "Expired");
       }
-      listVersion = String(token.rv);
+      listVersion = this.store.versionOf(token.rv);
       after = token.after;
     }
     let items = this.store.list(resourceId(target.type), target.namespace).filter(selected);
@@ -1248,7 +1362,7 @@ export class FakeApiServer {
     const metadata: JsonObject = { resourceVersion: listVersion };
     if (limit > 0 && items.length > limit) {
       const last = items[limit - 1];
-      metadata.continue = encodeContinue(Number(listVersion), objectKey(last.metadata.namespace, last.metadata.name));
+      metadata.continue = encodeContinue(this.store.revisionOf(listVersion)!, objectKey(last.metadata.namespace, last.metadata.name));
       metadata.remainingItemCount = items.length - limit;
       items = items.slice(0, limit);
     }
@@ -1280,6 +1394,9 @@ export class FakeApiServer {
 
   private createObject(target: Target, obj: JsonObject): StoredObject {
     this.bindToTarget(obj, target);
+    const meta = metadataOf(obj);
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
     if (target.type.statusSubresource) delete obj.status;
     return this.store.create(target.type, this.admit(target.type, obj));
   }
@@ -1345,7 +1462,22 @@ export class FakeApiServer {
         : target.type.statusSubresource
           ? { ...candidate, status: stored.status }
           : candidate;
-    return this.present(target.type, this.store.update(target.type, this.admit(target.type, next, stored)));
+    // Only DELETE sets deletionTimestamp and deletionGracePeriodSeconds (rest.BeforeUpdate keeps the stored ones),
+    // and no finalizer may be added to an object being deleted.
+    const meta = metadataOf(next);
+    for (const k of ["deletionTimestamp", "deletionGracePeriodSeconds"]) {
+      if (stored.metadata[k] === undefined) delete meta[k];
+      else meta[k] = stored.metadata[k];
+    }
+    if (stored.metadata.deletionTimestamp) {
+      const before = new Set(Array.isArray(stored.metadata.finalizers) ? (stored.metadata.finalizers as string[]) : []);
+      const after = Array.isArray(meta.finalizers) ? (meta.finalizers as string[]) : [];
+      if (after.some((f) => !before.has(f))) {
+        throw invalid(`metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(after.filter((f) => !before.has(f)))}`);
+      }
+    }
+    const updated = this.store.update(target.type, this.admit(target.type, next, stored));
+    return this.present(target.type, this.finalizeIfDone(target.type, updated));
   }
 
   private replace(target: Target, request: RecordedRequest): StoredObject {
@@ -1389,16 +1521,80 @@ export class FakeApiServer {
     return { code: 201, object: this.present(target.type, this.createObject(target, body)) };
   }
 
-  /** Deletes immediately (no finalizers or graceful deletion), honouring DeleteOptions.preconditions. */
+  /**
+   * DELETE as kube-apiserver's generic registry does it (rest.BeforeDelete and the pod strategy's
+   * CheckGracefulDelete). DeleteOptions come from the body when there is one, else from the query
+   * (gracePeriodSeconds, propagationPolicy); preconditions are honoured.
+   * - Pods are deleted gracefully: the grace period is the one asked for, else the pod's
+   *   terminationGracePeriodSeconds, else 30 s; 0 for a pod not bound to a node or already Succeeded/Failed,
+   *   1 for a negative one. A graceful delete sets metadata.deletionTimestamp (now + grace) and
+   *   deletionGracePeriodSeconds and bumps generation (a MODIFIED event); the pod stays, Terminating, until
+   *   finishTerminating() plays the kubelet (or a delete with a shorter grace, e.g. 0, comes).
+   * - An object with finalizers (propagationPolicy Orphan adds `orphan`, Foreground `foregroundDeletion`) gets a
+   *   deletionTimestamp and deletionGracePeriodSeconds 0 and stays until an update removes the last finalizer.
+   * - A second delete of an object being deleted can only shorten its grace period.
+   * - Anything else goes at once (DELETED). The answer is the object, 200, in every case.
+   */
   private delete(target: Target, request: RecordedRequest): StoredObject {
     const stored = this.require(target);
-    const options = request.body.trim() ? parseJsonObject(request.body) : {};
+    const id = resourceId(target.type);
+    const options = request.body.trim() ? parseJsonObject(request.body) : request.query;
     const preconditions = isPlainObject(options.preconditions) ? options.preconditions : {};
     const violated = (["resourceVersion", "uid"] as const).some(
       (field) => preconditions[field] != null && preconditions[field] !== stored.metadata[field],
     );
-    if (violated) throw conflict(resourceId(target.type), stored.metadata.name);
-    return this.present(target.type, this.store.delete(target.type, target.namespace, stored.metadata.name));
+    if (violated) throw conflict(id, stored.metadata.name);
+    let grace: number | undefined;
+    if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds !== null) {
+      grace = Number(options.gracePeriodSeconds);
+      if (!Number.isInteger(grace)) throw badRequest(`invalid gracePeriodSeconds "${String(options.gracePeriodSeconds)}"`);
+    }
+    const policy = options.propagationPolicy;
+    if (policy !== undefined && policy !== null && !["Orphan", "Background", "Foreground"].includes(String(policy))) {
+      throw invalid(`propagationPolicy: Unsupported value: "${String(policy)}": supported values: "Foreground", "Background", "Orphan"`);
+    }
+    const meta = stored.metadata;
+    if (meta.deletionTimestamp) {
+      const current = meta.deletionGracePeriodSeconds;
+      if (grace === undefined || typeof current !== "number" || Math.max(grace, 0) >= current) return this.present(target.type, stored);
+      const period = Math.max(grace, 0);
+      const started = Date.parse(String(meta.deletionTimestamp)) - current * 1000;
+      return this.present(target.type, this.markDeleting(target.type, stored, period, started));
+    }
+    let period = 0;
+    if (id === "pods") {
+      const spec = isPlainObject(stored.spec) ? stored.spec : {};
+      const phase = isPlainObject(stored.status) ? stored.status.phase : undefined;
+      period = grace ?? (typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30);
+      if (!spec.nodeName || phase === "Succeeded" || phase === "Failed") period = 0;
+      else if (period < 0) period = 1;
+    }
+    const finalizers = Array.isArray(meta.finalizers) ? [...(meta.finalizers as string[])] : [];
+    const gcFinalizer = policy === "Orphan" ? "orphan" : policy === "Foreground" ? "foregroundDeletion" : undefined;
+    if (gcFinalizer && !finalizers.includes(gcFinalizer)) finalizers.push(gcFinalizer);
+    if (period === 0 && finalizers.length === 0) return this.present(target.type, this.store.delete(target.type, target.namespace, meta.name));
+    const withFinalizers = cloneJson(stored);
+    if (finalizers.length > 0) withFinalizers.metadata.finalizers = finalizers;
+    return this.present(target.type, this.markDeleting(target.type, withFinalizers, period, Date.now()));
+  }
+
+  /** Stores `obj` as being deleted: deletionTimestamp = `startedMs` + the grace period; gone at once when nothing holds it. */
+  private markDeleting(type: ResourceType, obj: StoredObject, graceSeconds: number, startedMs: number): StoredObject {
+    const next = cloneJson(obj);
+    next.metadata.deletionTimestamp = new Date(startedMs + graceSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    next.metadata.deletionGracePeriodSeconds = graceSeconds;
+    return this.finalizeIfDone(type, this.store.update(type, next));
+  }
+
+  /**
+   * An object being deleted with no finalizers left and no grace period to wait out goes, as the registry's
+   * update does (shouldDeleteDuringUpdate): the watch sees DELETED with its last state.
+   */
+  private finalizeIfDone(type: ResourceType, stored: StoredObject): StoredObject {
+    const meta = stored.metadata;
+    const finalizers = Array.isArray(meta.finalizers) ? meta.finalizers : [];
+    if (!meta.deletionTimestamp || finalizers.length > 0 || meta.deletionGracePeriodSeconds !== 0) return stored;
+    return this.store.delete(type, meta.namespace, meta.name);
   }
 
   // ---- watches --------------------------------------------------------------------------------
@@ -1435,7 +1631,7 @@ export class FakeApiServer {
     }
 
     const bookmarks = request.query.allowWatchBookmarks === "true";
-    const stream: WatchStream = { type: target.type, admits, res, bookmarks, sentRevision: Number(this.store.resourceVersion) };
+    const stream: WatchStream = { type: target.type, admits, res, bookmarks, sentRevision: this.store.currentRevision };
     this.watches.add(stream);
     const bookmark = () => {
       if (this.watches.has(stream)) this.writeEvent(res, "BOOKMARK", this.bookmarkObject(target.type));
@@ -1467,14 +1663,19 @@ export class FakeApiServer {
     if (!since || since === "0") {
       return this.store.list(id, target.namespace).filter(admits).map((object) => ({ type: "ADDED", object }));
     }
-    const revision = Number(since);
-    if (!Number.isInteger(revision)) throw badRequest(`invalid resourceVersion "${since}"`);
+    const revision = this.store.revisionOf(since);
+    if (revision === undefined) throw badRequest(`invalid resourceVersion "${since}"`);
     const events = this.store.eventsAfter(revision);
     if (!events) return "expired";
     return events.filter((event) => event.resource === id).flatMap((event) => eventForWatch(event, admits) ?? []);
   }
 
   private broadcast(event: StoreEvent): void {
+    const held = this.heldEvents.get(event.resource);
+    if (held) {
+      held.push(event);
+      return;
+    }
     const delayMs = this.eventDelay(event.resource);
     if (delayMs > 0) {
       // Timers of equal delay fire in the order they were set: one resource's events keep their order.
