@@ -62,17 +62,58 @@ export class ClusterState {
   readonly compactionCandidates = new Set<string>();
   /** Bumped on every change; lets callers cache derived views. */
   version = 0;
+  /**
+   * Bumped when what sizes applications changes (Spark conf ConfigMaps, SparkApplications): a view kept across
+   * versions (a repaired FIFO walk) re-reads every shape then.
+   */
+  shapeVersion = 0;
+  /**
+   * The names of the nodes whose capacity inputs (the node, its overhead, what is reserved on it) changed, in
+   * order, so that views kept across versions catch up on the nodes a change touched instead of re-deriving every
+   * node (queue-walks.ts). Absolute positions: `journalStart` is the position of `journal[0]`; a reader that fell
+   * behind what was trimmed rebuilds.
+   */
+  private journal: string[] = [];
+  private journalStart = 0;
 
   // ---- nodes --------------------------------------------------------------------------------
 
   upsertNode(node: NodeInfo): void {
     this.nodes.set(node.name, node);
+    this.touch(node.name);
     this.version++;
   }
 
   removeNode(name: string): void {
     this.nodes.delete(name);
+    this.touch(name);
     this.version++;
+  }
+
+  // ---- the journal of touched nodes ------------------------------------------------------------
+
+  /** The position a reader is at once it has read every touched node so far. */
+  get journalEnd(): number {
+    return this.journalStart + this.journal.length;
+  }
+
+  /**
+   * The nodes touched since position `from` (repeats possible), or undefined when that part of the journal was
+   * trimmed (the reader must rebuild).
+   */
+  touchedSince(from: number): readonly string[] | undefined {
+    if (from < this.journalStart) return undefined;
+    return this.journal.slice(from - this.journalStart);
+  }
+
+  private touch(node: string): void {
+    this.journal.push(node);
+    // Bounded: the oldest half goes once it is long (readers that far behind rebuild, which costs what the
+    // changes would have).
+    if (this.journal.length >= 2 * JOURNAL_KEEP) {
+      this.journal = this.journal.slice(JOURNAL_KEEP);
+      this.journalStart += JOURNAL_KEEP;
+    }
   }
 
   // ---- pods ---------------------------------------------------------------------------------
@@ -190,20 +231,28 @@ export class ClusterState {
     const old = this.confMaps.get(key);
     if (old && sameData(old, data)) return;
     this.confMaps.set(key, { ...data });
+    this.shapeVersion++;
     this.version++;
   }
 
   removeConfigMap(namespace: string, name: string): void {
-    if (this.confMaps.delete(podKey(namespace, name))) this.version++;
+    if (this.confMaps.delete(podKey(namespace, name))) {
+      this.shapeVersion++;
+      this.version++;
+    }
   }
 
   putSparkApplication(namespace: string, name: string, app: unknown): void {
     this.sparkApps.set(podKey(namespace, name), app);
+    this.shapeVersion++;
     this.version++;
   }
 
   removeSparkApplication(namespace: string, name: string): void {
-    if (this.sparkApps.delete(podKey(namespace, name))) this.version++;
+    if (this.sparkApps.delete(podKey(namespace, name))) {
+      this.shapeVersion++;
+      this.version++;
+    }
   }
 
   // ---- reservations -------------------------------------------------------------------------
@@ -300,7 +349,12 @@ export class ClusterState {
   /** Re-derives one reservation's per-node usage: its visible slots, or while held the larger of base and visible. */
   private recount(key: string): void {
     const old = this.contributions.get(key);
-    if (old) for (const [node, res] of old) subInto(this.reserved.get(node)!, res);
+    if (old) {
+      for (const [node, res] of old) {
+        subInto(this.reserved.get(node)!, res);
+        this.touch(node);
+      }
+    }
     const visible = this.reservations.get(key);
     const next = usageByNode(visible);
     const h = this.held.get(key);
@@ -321,6 +375,7 @@ export class ClusterState {
       let u = this.reserved.get(node);
       if (!u) this.reserved.set(node, (u = zero()));
       addInto(u, res);
+      this.touch(node);
     }
     this.version++;
   }
@@ -411,9 +466,11 @@ export class ClusterState {
     if (old) {
       subInto(this.overheadByNode.get(old.node)!, old.requests);
       this.overheadPods.delete(key);
+      this.touch(old.node);
     }
     const p = this.pods.get(key);
     if (!p || !p.nodeName || p.terminated || this.reservedPodRefs.has(key)) return;
+    this.touch(p.nodeName);
     let sum = this.overheadByNode.get(p.nodeName);
     if (!sum) this.overheadByNode.set(p.nodeName, (sum = zero()));
     addInto(sum, p.requests);
@@ -426,9 +483,13 @@ export class ClusterState {
       if (!u) this.reserved.set(s.node, (u = zero()));
       if (sign > 0) addInto(u, s.resources);
       else subInto(u, s.resources);
+      this.touch(s.node);
     }
   }
 }
+
+/** How many journal entries are kept at least (see `touch`). */
+const JOURNAL_KEEP = 1 << 16;
 
 function sameData(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   const keys = Object.keys(a);
