@@ -330,7 +330,7 @@ export interface QueueVerdict {
 
 /** Packing inputs per distinct scheduling constraint (drivers of one group usually share one). */
 class PackCache {
-  private readonly byConstraint = new Map<string, { eligible: string[]; driverNodes: string[]; executorNodes: string[] }>();
+  private readonly byConstraint = new Map<string, { eligible: readonly string[]; driverNodes: string[]; executorNodes: string[] }>();
   private readonly indexes: CapacityIndex[] = [];
   constructor(
     private readonly ctx: EngineContext,
@@ -342,7 +342,7 @@ class PackCache {
     return JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
   }
 
-  nodes(pod: PodInfo): { eligible: string[]; driverNodes: string[]; executorNodes: string[] } {
+  nodes(pod: PodInfo): { eligible: readonly string[]; driverNodes: string[]; executorNodes: string[] } {
     const key = this.key(pod);
     let v = this.byConstraint.get(key);
     if (!v) {

@@ -110,6 +110,8 @@ export class QueueWalk {
   version: number;
   private journalAt: number;
   private shapeVersion: number;
+  /** The state's queue version `queue` was read at. */
+  queueVersion: number;
   queue: readonly QueuedDriver[];
   /** The capacity view at `version` over `eligible`, not consumed. */
   private readonly base: NodeMetadata;
@@ -143,6 +145,7 @@ export class QueueWalk {
     this.version = state.version;
     this.journalAt = state.journalEnd;
     this.shapeVersion = state.shapeVersion;
+    this.queueVersion = state.queueVersion;
     this.queue = queue;
     this.indexQueue();
     this.base = buildMetadata(state, eligible);
@@ -178,6 +181,11 @@ export class QueueWalk {
     this.walker = walkFifo(queue, this.options);
   }
 
+  /** The capacity view at this version, before any queued driver (read it, do not change it). */
+  get baseView(): NodeMetadata {
+    return this.base;
+  }
+
   get frontier(): NodeMetadata {
     return this.frontierView;
   }
@@ -194,6 +202,18 @@ export class QueueWalk {
     let n = 0;
     while (n < this.queue.length && this.queue[n].pod.createdAtMs < driver.createdAtMs) n++;
     return n;
+  }
+
+  /**
+   * The driver order restricted to `names` (nodes of this walk, repeats allowed): sorted by position when they
+   * are few rather than filtering the whole order.
+   */
+  restrictDriverNodes(names: readonly string[]): string[] {
+    const wanted = new Set(names);
+    if (wanted.size * 8 > this.driverNodes.length) return this.driverNodes.filter((n) => wanted.has(n));
+    const at = [...wanted].map((name) => ({ name, p: this.driverIndex.positionOf(name) ?? -1 })).filter((e) => e.p >= 0);
+    at.sort((a, b) => a.p - b.p);
+    return at.map((e) => e.name);
   }
 
   packInto(shape: AppShape, driverNodes: readonly string[], metadata: NodeMetadata): PackResult {
@@ -339,6 +359,7 @@ export class QueueWalk {
     this.walker = walkFifo(this.queue, this.options);
     this.version = this.state.version;
     this.journalAt = this.state.journalEnd;
+    this.queueVersion = this.state.queueVersion;
     return true;
   }
 
@@ -564,7 +585,8 @@ export class QueueWalks {
       // (it is placed by creation time), and a queued one knows its position.
       if (cached.holds(this.state.version, nowMs)) return this.use(key, cached);
       if (cached.version !== this.state.version) {
-        const queue = driverQueue(this.state, this.config, driver, instanceGroupOf);
+        const queue =
+          cached.queueVersion === this.state.queueVersion ? cached.queue : driverQueue(this.state, this.config, driver, instanceGroupOf);
         if (cached.repair(nowMs, queue)) return this.use(key, cached);
       }
     }

@@ -73,6 +73,13 @@ export class ClusterState {
    * node (queue-walks.ts). Absolute positions: `journalStart` is the position of `journal[0]`; a reader that fell
    * behind what was trimmed rebuilds.
    */
+  /** Bumped when a node is added, changed or removed (eligibility is cached per scheduling constraint). */
+  nodesVersion = 0;
+  /**
+   * Bumped when what makes a FIFO queue may change: a driver pod added, changed or removed, a reservation
+   * appearing or going (an admitted driver leaves its queue). A kept walk re-reads its queue only then.
+   */
+  queueVersion = 0;
   private journal: string[] = [];
   private journalStart = 0;
 
@@ -81,12 +88,14 @@ export class ClusterState {
   upsertNode(node: NodeInfo): void {
     this.nodes.set(node.name, node);
     this.touch(node.name);
+    this.nodesVersion++;
     this.version++;
   }
 
   removeNode(name: string): void {
     this.nodes.delete(name);
     this.touch(name);
+    this.nodesVersion++;
     this.version++;
   }
 
@@ -122,8 +131,10 @@ export class ClusterState {
     const key = podKey(pod.namespace, pod.name);
     const seen = this.observed.get(key);
     if (seen && (seen.pod.uid === "" || seen.pod.uid === pod.uid)) this.observed.delete(key);
+    if (this.drivers.has(key) || pod.labels["spark-role"] === "driver") this.queueVersion++;
     this.pods.set(key, pod);
     if (pod.labels["spark-role"] === "driver") this.drivers.add(key);
+    else this.drivers.delete(key);
     this.refreshOverhead(key);
     this.version++;
   }
@@ -132,7 +143,7 @@ export class ClusterState {
     const key = podKey(namespace, name);
     const pod = this.pods.get(key);
     this.pods.delete(key);
-    this.drivers.delete(key);
+    if (this.drivers.delete(key)) this.queueVersion++;
     this.refreshOverhead(key);
     if (pod && this.reservedPodRefs.has(key)) {
       const id = classifyPod(pod);
@@ -335,6 +346,7 @@ export class ClusterState {
 
   private setVisible(key: string, r: Reservation | undefined): Reservation | undefined {
     const old = this.reservations.get(key);
+    if (!old !== !r) this.queueVersion++;
     if (r) this.reservations.set(key, r);
     else this.reservations.delete(key);
     if (r) for (const pod of r.pods.values()) this.reference(r.namespace, pod, +1);

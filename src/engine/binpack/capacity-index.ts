@@ -111,19 +111,42 @@ export class CapacityIndex {
    * (a FIFO walk catching up on many consumed placements).
    */
   updateMany(names: Iterable<string> & { readonly size: number }): void {
-    if (names.size * 16 < this.size) {
+    if (names.size <= 4) {
       for (const name of names) this.update(name);
       return;
     }
+    // Leaves first, then their ancestors level by level, each inner node pulled once.
+    let level: number[] = [];
     for (const name of names) {
       const at = this.first.get(name);
       if (at === undefined) continue;
       const a = this.metadata.get(name)?.available;
       this.leaf(at, a);
+      level.push(this.size + at);
       const more = this.repeats.get(name);
-      if (more) for (const p of more) this.leaf(p, a);
+      if (more) {
+        for (const p of more) {
+          this.leaf(p, a);
+          level.push(this.size + p);
+        }
+      }
     }
-    for (let i = this.size - 1; i >= 1; i--) this.pull(i);
+    if (level.length * 4 > this.size) {
+      for (let i = this.size - 1; i >= 1; i--) this.pull(i);
+      return;
+    }
+    level.sort((a, b) => a - b);
+    while (level.length > 0 && level[0] > 1) {
+      const up: number[] = [];
+      for (const i of level) {
+        const parent = i >> 1;
+        if (up.length === 0 || up[up.length - 1] !== parent) {
+          up.push(parent);
+          this.pull(parent);
+        }
+      }
+      level = up;
+    }
   }
 
   private leaf(p: number, a: Resources | undefined): void {
