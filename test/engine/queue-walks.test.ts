@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { BINPACK_ALGORITHMS } from "../../src/engine/binpack/index.js";
 import type { Engine } from "../../src/engine/engine.js";
+import { nodeEligible } from "../../src/engine/eligibility.js";
 import { driverQueue, enforceAfterMs } from "../../src/engine/fifo.js";
 import type { NodeInfo, PodInfo } from "../../src/engine/model.js";
 import { QueueWalk } from "../../src/engine/queue-walks.js";
@@ -106,7 +107,7 @@ function addReservation(r: (n: number) => number, w: World): void {
 /** One random change of the state (or of the clock). */
 function change(r: (n: number) => number, w: World): void {
   const { state } = w.engine;
-  switch (r(9)) {
+  switch (r(10)) {
     case 0:
       addOther(r, w);
       break;
@@ -152,6 +153,14 @@ function change(r: (n: number) => number, w: World): void {
       addReservation(r, w);
       state.removeReservation("running", w.reservations.pop()!.appId);
       break;
+    case 8: {
+      // A node cordoned or uncordoned: the eligible nodes change.
+      const i = r(w.nodes.length);
+      const next = { ...w.nodes[i], unschedulable: !w.nodes[i].unschedulable };
+      w.nodes[i] = next;
+      state.upsertNode(next);
+      break;
+    }
     default:
       w.now += r(3) * 1000;
   }
@@ -201,12 +210,16 @@ describe("FIFO walks repaired across state changes", () => {
         let walk = first;
         for (let step = 0; step < 40; step++) {
           for (let c = 1 + r(2); c > 0; c--) change(r, w);
+          const previous = walk;
           const before = { ...walk.counters };
           walk = keptWalk(w);
+          // The eligible nodes are kept per constraint: they must be what checking every node gives.
+          const direct = [...w.engine.state.nodes.values()].filter((n) => nodeEligible(w.probe, n).ok).map((n) => n.name);
+          expect(w.engine.ctx.eligibleNodes(w.probe)).toEqual(direct);
           const got = describeWalk(walk, w.now);
           const want = describeWalk(freshWalk(w), w.now);
           expect(got, `seed ${seed}, change ${step}`).toEqual(want);
-          if (walk === first) {
+          if (walk === previous) {
             repairs += walk.counters.repairs - before.repairs;
             carried += walk.counters.carried - before.carried;
           }
