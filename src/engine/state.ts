@@ -55,7 +55,9 @@ export class ClusterState {
   private readonly observed = new Map<string, { pod: PodInfo; expiresAtMs: number }>();
   /** Overhead per node, and what each overhead pod contributes to it (by namespace/name). */
   private readonly overheadByNode = new Map<string, Resources>();
-  private readonly overheadPods = new Map<string, { node: string; requests: Resources }>();
+  private readonly overheadPods = new Map<string, { node: string; requests: Resources; schedulerName: string }>();
+  /** The part of the overhead per node that pods of each scheduler make up (scheduler name → node → sum). */
+  private readonly overheadByScheduler = new Map<string, Map<string, Resources>>();
   /** How many reservation slots and soft reservations name each pod (namespace/name). */
   private readonly reservedPodRefs = new Map<string, number>();
   /** Applications (namespace/appId) whose reservation may have a slot freed by a deleted pod. */
@@ -86,6 +88,10 @@ export class ClusterState {
   // ---- nodes --------------------------------------------------------------------------------
 
   upsertNode(node: NodeInfo): void {
+    // Node status heartbeats arrive as updates that change nothing the engine reads: they change no version, so
+    // nothing kept per version or per node set is dropped for them.
+    const old = this.nodes.get(node.name);
+    if (old && old !== node && sameNode(old, node)) return;
     this.nodes.set(node.name, node);
     this.touch(node.name);
     this.nodesVersion++;
@@ -462,6 +468,11 @@ export class ClusterState {
     return this.overheadByNode.get(node) ?? zero();
   }
 
+  /** The part of a node's overhead made of pods scheduled by `schedulerName` (read it, do not change it). */
+  overheadOfScheduler(schedulerName: string, node: string): Resources | undefined {
+    return this.overheadByScheduler.get(schedulerName)?.get(node);
+  }
+
   /** Counts a reservation (slot or soft) naming a pod; a pod's overhead changes when its count leaves or reaches 0. */
   private reference(namespace: string, pod: string, delta: 1 | -1): void {
     const key = podKey(namespace, pod);
@@ -477,6 +488,7 @@ export class ClusterState {
     const old = this.overheadPods.get(key);
     if (old) {
       subInto(this.overheadByNode.get(old.node)!, old.requests);
+      subInto(this.overheadByScheduler.get(old.schedulerName)!.get(old.node)!, old.requests);
       this.overheadPods.delete(key);
       this.touch(old.node);
     }
@@ -486,7 +498,12 @@ export class ClusterState {
     let sum = this.overheadByNode.get(p.nodeName);
     if (!sum) this.overheadByNode.set(p.nodeName, (sum = zero()));
     addInto(sum, p.requests);
-    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests });
+    let byNode = this.overheadByScheduler.get(p.schedulerName);
+    if (!byNode) this.overheadByScheduler.set(p.schedulerName, (byNode = new Map()));
+    let part = byNode.get(p.nodeName);
+    if (!part) byNode.set(p.nodeName, (part = zero()));
+    addInto(part, p.requests);
+    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests, schedulerName: p.schedulerName });
   }
 
   private account(slots: Iterable<Slot>, sign: 1 | -1): void {
@@ -502,6 +519,19 @@ export class ClusterState {
 
 /** How many journal entries are kept at least (see `touch`). */
 const JOURNAL_KEEP = 1 << 16;
+
+function sameNode(a: NodeInfo, b: NodeInfo): boolean {
+  return (
+    a.createdAtMs === b.createdAtMs &&
+    a.unschedulable === b.unschedulable &&
+    a.ready === b.ready &&
+    a.allocatable.cpu === b.allocatable.cpu &&
+    a.allocatable.memory === b.allocatable.memory &&
+    a.allocatable.gpu === b.allocatable.gpu &&
+    sameData(a.labels, b.labels) &&
+    JSON.stringify(a.taints) === JSON.stringify(b.taints)
+  );
+}
 
 function sameData(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   const keys = Object.keys(a);

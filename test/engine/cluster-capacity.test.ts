@@ -179,3 +179,79 @@ describe("exceedsClusterCapacity", () => {
     expect(exceedsClusterCapacity(engine.ctx, driver, staticShape(20))).toBe(false);
   });
 });
+
+describe("the empty-cluster view kept across state changes", () => {
+  it("equals the view derived from every pod after each random change", async () => {
+    const { emptyClusterView } = await import("../../src/engine/cluster-capacity.js");
+    const { driverPod, node, otherPod } = await import("./harness.js");
+    const { podFromObject } = await import("../../src/engine/model.js");
+    let s = 12345;
+    const r = (n: number) => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return (s >>> 8) % n;
+    };
+    const engine = new Engine(config);
+    const { state } = engine;
+    const names = Array.from({ length: 12 }, (_, i) => `n${i}`);
+    for (const n of names) state.upsertNode(node(n, { cpu: "16", memory: "32Gi" }));
+    const driver = driverPod("probe");
+    const ours = (name: string, nodeName: string) =>
+      podFromObject({
+        metadata: { name, namespace: "spark", uid: name, labels: { "spark-role": "executor", "spark-app-id": "x" } },
+        spec: { nodeName, schedulerName: "spark-scheduler", containers: [{ name: "c", resources: { requests: { cpu: "1", memory: "1Gi" } } }] },
+        status: { phase: "Running" },
+      });
+    const pods: PodInfo[] = [];
+    const expected = () => {
+      const reserved = new Set<string>();
+      for (const res of state.reservations.values()) for (const p of res.pods.values()) reserved.add(`${res.namespace}/${p}`);
+      const out = new Map<string, { cpu: number; memory: number; gpu: number }>();
+      for (const n of state.nodes.values()) out.set(n.name, { ...n.allocatable });
+      for (const [key, p] of state.pods) {
+        if (!p.nodeName || p.terminated || p.schedulerName === config.schedulerName || reserved.has(key)) continue;
+        const a = out.get(p.nodeName);
+        if (!a) continue;
+        a.cpu -= p.requests.cpu;
+        a.memory -= p.requests.memory;
+        a.gpu -= p.requests.gpu;
+      }
+      return out;
+    };
+    emptyClusterView(engine.ctx, driver);
+    for (let step = 0; step < 300; step++) {
+      const k = r(5);
+      const at = names[r(names.length)];
+      if (k === 0 || pods.length === 0) {
+        const p = r(2) === 0 ? otherPod(`o${step}`, at, `${1 + r(4)}`, `${1 + r(4)}Gi`) : ours(`e${step}`, at);
+        state.upsertPod(p);
+        pods.push(p);
+      } else if (k === 1) {
+        const [p] = pods.splice(r(pods.length), 1);
+        state.removePod(p.namespace, p.name);
+      } else if (k === 2) {
+        // A reservation naming one of the pods takes it out of the overhead, and gives it back when it goes.
+        const p = pods[r(pods.length)];
+        const appId = `app${step}`;
+        state.putReservation({
+          namespace: p.namespace,
+          appId,
+          driverPod: "d",
+          driverUid: "",
+          slots: new Map([[DRIVER_SLOT, { node: at, resources: res(1000, GiB, 0) }], [executorSlotName(1), { node: at, resources: res(1000, GiB, 0) }]]),
+          pods: new Map([[executorSlotName(1), p.name]]),
+          createdAtMs: 0,
+        });
+        if (r(2) === 0) state.removeReservation(p.namespace, appId);
+      } else if (k === 3) {
+        const n = state.nodes.get(at)!;
+        state.upsertNode({ ...n, allocatable: { ...n.allocatable, cpu: n.allocatable.cpu + 1000 } });
+      } else {
+        // A heartbeat: the same node again changes nothing.
+        state.upsertNode({ ...state.nodes.get(at)! });
+      }
+      const view = emptyClusterView(engine.ctx, driver);
+      const want = expected();
+      for (const [name, entry] of view.metadata) expect(entry.available, `step ${step}, node ${name}`).toEqual(want.get(name));
+    }
+  });
+});
