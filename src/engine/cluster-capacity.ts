@@ -12,31 +12,47 @@
 // state change touched.
 
 import type { AppShape } from "./app-shape.js";
-import { type CapacityIndex, attachCapacityIndex } from "./binpack/capacity-index.js";
-import type { NodeCapacity, NodeMetadata } from "./binpack/types.js";
+import { type CapacityIndex, ObservedMetadata, type PackReads, attachCapacityIndex, recordReads } from "./binpack/capacity-index.js";
+import type { NodeCapacity } from "./binpack/types.js";
+import { sameNodeCapacity } from "./capacity-view.js";
 import type { EngineContext } from "./context.js";
 import { nodeMatchesPodSelectors } from "./eligibility.js";
 import type { NodeInfo, PodInfo } from "./model.js";
 import { zoneOf } from "./node-order.js";
-import { sub } from "./resources.js";
+import { fits, sub } from "./resources.js";
 import type { ClusterState } from "./state.js";
 
 /** True when the application cannot fit even on an empty cluster (counting non-Spark overhead only). */
 export function exceedsClusterCapacity(ctx: EngineContext, driver: PodInfo, shape: AppShape): boolean {
-  const { names, metadata } = emptyClusterView(ctx, driver);
-  const result = ctx.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, names as string[], names as string[], metadata);
+  const view = emptyClusterView(ctx, driver);
+  // Drivers of one shape get one verdict, kept while the nodes its pack read stay as they were.
+  const key = JSON.stringify([shape.driver, shape.executor, shape.minExecutors]);
+  const known = view.verdicts.get(key);
+  if (known) return !known.fits;
+  const { names, metadata } = view;
+  const { result, reads } = recordReads(() =>
+    ctx.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, names, names, metadata),
+  );
+  if (view.verdicts.size >= MAX_VERDICTS) view.verdicts.clear();
+  view.verdicts.set(key, { fits: result.hasCapacity, reads });
   return !result.hasCapacity;
 }
 
+/** Verdicts kept per view (distinct application shapes). */
+const MAX_VERDICTS = 10_000;
+
 interface EmptyClusterView {
   names: string[];
-  metadata: NodeMetadata;
+  metadata: ObservedMetadata;
   index: CapacityIndex;
+  /** Pack verdicts by shape, with what each pack read (dropped when a node it depends on changes). */
+  verdicts: Map<string, { fits: boolean; reads: PackReads }>;
 }
 
 interface Views {
   nodesVersion: number;
   schedulerName: string;
+  binpack: string;
   /** The state version and journal position the views were brought to. */
   version: number;
   journalAt: number;
@@ -52,20 +68,28 @@ const views = new WeakMap<ClusterState, Views>();
  * journal names as touched are re-read (their overhead may have changed), the rest stays; a change of the node
  * set rebuilds.
  */
-export function emptyClusterView(ctx: EngineContext, driver: PodInfo): { names: readonly string[]; metadata: NodeMetadata } {
+export function emptyClusterView(ctx: EngineContext, driver: PodInfo): EmptyClusterView {
   const { state, config } = ctx;
   let m = views.get(state);
   const touched = m && m.version !== state.version ? state.touchedSince(m.journalAt) : [];
-  if (!m || m.nodesVersion !== state.nodesVersion || m.schedulerName !== config.schedulerName || !touched) {
-    m = { nodesVersion: state.nodesVersion, schedulerName: config.schedulerName, version: state.version, journalAt: state.journalEnd, byConstraint: new Map() };
+  if (!m || m.nodesVersion !== state.nodesVersion || m.schedulerName !== config.schedulerName || m.binpack !== config.binpack.name || !touched) {
+    m = { nodesVersion: state.nodesVersion, schedulerName: config.schedulerName, binpack: config.binpack.name, version: state.version, journalAt: state.journalEnd, byConstraint: new Map() };
     views.set(state, m);
   } else if (m.version !== state.version) {
     const names = new Set(touched);
     for (const view of m.byConstraint.values()) {
+      const changed: NodeCapacity[] = [];
       for (const name of names) {
-        if (!view.metadata.has(name)) continue;
-        view.metadata.set(name, emptyNodeEntry(state, state.nodes.get(name)!, config.schedulerName));
+        const old = view.metadata.get(name);
+        if (!old) continue;
+        const now = emptyNodeEntry(state, state.nodes.get(name)!, config.schedulerName);
+        if (sameNodeCapacity(old, now)) continue;
+        view.metadata.set(name, now);
         view.index.update(name);
+        changed.push(now);
+      }
+      if (changed.length > 0) {
+        for (const [key, v] of view.verdicts) if (affected(v.reads, changed, view.index)) view.verdicts.delete(key);
       }
     }
     m.version = state.version;
@@ -77,12 +101,30 @@ export function emptyClusterView(ctx: EngineContext, driver: PodInfo): { names: 
   const nodes = [...state.nodes.values()]
     .filter((n) => nodeMatchesPodSelectors(driver, n).ok)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const metadata: NodeMetadata = new Map();
+  const metadata = new ObservedMetadata();
   for (const node of nodes) metadata.set(node.name, emptyNodeEntry(state, node, config.schedulerName));
   const names = nodes.map((n) => n.name);
-  const view = { names, metadata, index: attachCapacityIndex(names, metadata) };
+  const view = { names, metadata, index: attachCapacityIndex(names, metadata), verdicts: new Map() };
   m.byConstraint.set(key, view);
   return view;
+}
+
+/**
+ * Whether a pack that read `reads` over this view may return otherwise now that the `changed` nodes have their
+ * new entries (the order, by name, is the same): it looked one up, or one of its scans finds room on one that lies
+ * ahead of where the scan stopped (the rule of queue-walks.ts).
+ */
+function affected(reads: PackReads, changed: readonly NodeCapacity[], index: CapacityIndex): boolean {
+  if (reads.all) return true;
+  for (const node of changed) {
+    if (reads.nodes.has(node.name)) return true;
+    for (const scan of reads.scans) {
+      if (!fits(scan.request, node.available)) continue;
+      if (scan.order !== index.order || scan.stoppedAt === undefined) return true;
+      if (index.positionOf(node.name)! < index.positionOf(scan.stoppedAt)!) return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -181,7 +181,7 @@ describe("exceedsClusterCapacity", () => {
 });
 
 describe("the empty-cluster view kept across state changes", () => {
-  it("equals the view derived from every pod after each random change", async () => {
+  for (const binpack of ["single-az-tightly-pack", "tightly-pack", "distribute-evenly"]) it(`equals the view derived from every pod after each random change; verdicts equal fresh packs (${binpack})`, async () => {
     const { emptyClusterView } = await import("../../src/engine/cluster-capacity.js");
     const { driverPod, node, otherPod } = await import("./harness.js");
     const { podFromObject } = await import("../../src/engine/model.js");
@@ -190,9 +190,21 @@ describe("the empty-cluster view kept across state changes", () => {
       s = (Math.imul(s, 1103515245) + 12345) >>> 0;
       return (s >>> 8) % n;
     };
-    const engine = new Engine(config);
+    const engine = new Engine({ ...config, binpack: getBinpacker(binpack) });
     const { state } = engine;
     const names = Array.from({ length: 12 }, (_, i) => `n${i}`);
+    // Near the cluster's size (12 nodes of 16 cpu), so that changes flip verdicts.
+    const shapes: AppShape[] = Array.from({ length: 10 }, (_, i) => ({
+      driver: res(1000, GiB, 0),
+      executor: res(4000, 4 * GiB, 0),
+      minExecutors: 20 + 3 * i,
+      maxExecutors: 20 + 3 * i,
+      dynamicAllocation: false,
+      source: "annotations",
+    }));
+    let reused = 0;
+    let flips = 0;
+    const last = new Map<number, boolean>();
     for (const n of names) state.upsertNode(node(n, { cpu: "16", memory: "32Gi" }));
     const driver = driverPod("probe");
     const ours = (name: string, nodeName: string) =>
@@ -222,7 +234,7 @@ describe("the empty-cluster view kept across state changes", () => {
       const k = r(5);
       const at = names[r(names.length)];
       if (k === 0 || pods.length === 0) {
-        const p = r(2) === 0 ? otherPod(`o${step}`, at, `${1 + r(4)}`, `${1 + r(4)}Gi`) : ours(`e${step}`, at);
+        const p = r(2) === 0 ? otherPod(`o${step}`, at, `${1 + r(12)}`, `${1 + r(12)}Gi`) : ours(`e${step}`, at);
         state.upsertPod(p);
         pods.push(p);
       } else if (k === 1) {
@@ -252,6 +264,19 @@ describe("the empty-cluster view kept across state changes", () => {
       const view = emptyClusterView(engine.ctx, driver);
       const want = expected();
       for (const [name, entry] of view.metadata) expect(entry.available, `step ${step}, node ${name}`).toEqual(want.get(name));
+      const fresh = new Map([...view.metadata].map(([name, e]) => [name, { ...e, available: { ...want.get(name)! }, schedulable: { ...want.get(name)! } }]));
+      const order = [...view.names];
+      for (const shape of shapes) {
+        const cached = view.verdicts.size;
+        const got = exceedsClusterCapacity(engine.ctx, driver, shape);
+        if (view.verdicts.size === cached) reused++;
+        const want = !engine.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, order, order, fresh).hasCapacity;
+        expect(got, `step ${step}`).toBe(want);
+        if (last.has(shape.minExecutors) && last.get(shape.minExecutors) !== want) flips++;
+        last.set(shape.minExecutors, want);
+      }
     }
+    if (binpack !== "single-az-tightly-pack") expect(reused).toBeGreaterThan(100);
+    expect(flips).toBeGreaterThan(10);
   });
 });

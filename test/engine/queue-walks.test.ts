@@ -5,7 +5,9 @@
 import { describe, expect, it } from "vitest";
 import { BINPACK_ALGORITHMS } from "../../src/engine/binpack/index.js";
 import type { Engine } from "../../src/engine/engine.js";
+import { buildMetadata } from "../../src/engine/capacity-view.js";
 import { nodeEligible } from "../../src/engine/eligibility.js";
+import { PackCache, allQueues, walkQueue } from "../../src/engine/explain.js";
 import { driverQueue, enforceAfterMs } from "../../src/engine/fifo.js";
 import type { NodeInfo, PodInfo } from "../../src/engine/model.js";
 import { QueueWalk } from "../../src/engine/queue-walks.js";
@@ -219,6 +221,14 @@ describe("FIFO walks repaired across state changes", () => {
           const got = describeWalk(walk, w.now);
           const want = describeWalk(freshWalk(w), w.now);
           expect(got, `seed ${seed}, change ${step}`).toEqual(want);
+          // Queue verdicts (marker, retries, listings) from the kept walk equal those of a walk of their own.
+          if (step % 4 === 0) {
+            const ctx = w.engine.ctx;
+            const group = ctx.instanceGroup(w.probe);
+            const queue = allQueues(ctx).get(group) ?? [];
+            const own = walkQueue(ctx, group, queue, w.now, new PackCache(ctx, buildMetadata(w.engine.state, w.engine.state.nodes.keys())));
+            expect(walkQueue(ctx, group, queue, w.now), `seed ${seed}, change ${step}: queue verdicts`).toEqual(own);
+          }
           if (walk === previous) {
             repairs += walk.counters.repairs - before.repairs;
             carried += walk.counters.carried - before.carried;
