@@ -37,9 +37,17 @@ export class EngineContext {
    * Spark conf ConfigMap mounted into the driver (zero-configuration support).
    */
   shape(driver: PodInfo): Result<AppShape> {
+    // Kept per pod object while what sizes applications stays (a FIFO walk and the marker read every queued
+    // driver's shape at each pass). Shared: callers copy what they keep.
+    const known = this.shapes.get(driver);
+    if (known && known.shapeVersion === this.state.shapeVersion) return known.shape;
     const r = this.readShape(driver);
-    return r.ok ? this.checkShape(r.value) : r;
+    const shape = r.ok ? this.checkShape(r.value) : r;
+    this.shapes.set(driver, { shapeVersion: this.state.shapeVersion, shape });
+    return shape;
   }
+
+  private readonly shapes = new WeakMap<PodInfo, { shapeVersion: number; shape: Result<AppShape> }>();
 
   /** Bounds every shape, whatever its source (app-shape.ts checkShape). */
   checkShape(shape: AppShape): Result<AppShape> {
