@@ -244,8 +244,12 @@ export function consume(metadata: NodeMetadata, shape: AppShape, result: PackRes
   }
 }
 
-/** What an application's placement uses per node (driver and executors summed). */
-export function placementUsage(shape: AppShape, result: PackResult): Map<string, Resources> {
+/**
+ * What an application's placement uses per node (driver and executors summed): the pack's own `reserved` map,
+ * which is exactly that (PackResult), else summed from its nodes. Read it, do not change it.
+ */
+export function placementUsage(shape: AppShape, result: PackResult): ReadonlyMap<string, Resources> {
+  if (result.reserved.size > 0) return result.reserved;
   const perNode = new Map<string, Resources>();
   const plus = (node: string, r: Resources) => perNode.set(node, add(perNode.get(node) ?? { cpu: 0, memory: 0, gpu: 0 }, r));
   plus(result.driverNode, shape.driver);
