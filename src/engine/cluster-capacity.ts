@@ -8,94 +8,140 @@
 // - Overhead: only bound, live pods that are not spark-scheduler pods and hold no reservation.
 // - Packing: the configured packer, driver and executor candidates both equal to the nodes, min executors.
 //
-// Pure: reads the state and changes nothing. The overhead map and the empty-cluster views are memoised per state
-// version.
+// Pure: reads the state and changes nothing. The empty-cluster views are kept and caught up with the nodes each
+// state change touched.
 
 import type { AppShape } from "./app-shape.js";
-import { attachCapacityIndex } from "./binpack/capacity-index.js";
-import type { NodeMetadata } from "./binpack/types.js";
+import { type CapacityIndex, ObservedMetadata, type PackReads, attachCapacityIndex, recordReads } from "./binpack/capacity-index.js";
+import type { NodeCapacity } from "./binpack/types.js";
+import { sameNodeCapacity } from "./capacity-view.js";
 import type { EngineContext } from "./context.js";
 import { nodeMatchesPodSelectors } from "./eligibility.js";
-import type { PodInfo } from "./model.js";
-import { podKey } from "./model.js";
+import type { NodeInfo, PodInfo } from "./model.js";
 import { zoneOf } from "./node-order.js";
-import { type Resources, addInto, sub, zero } from "./resources.js";
+import { fits, sub } from "./resources.js";
 import type { ClusterState } from "./state.js";
 
 /** True when the application cannot fit even on an empty cluster (counting non-Spark overhead only). */
 export function exceedsClusterCapacity(ctx: EngineContext, driver: PodInfo, shape: AppShape): boolean {
-  const { names, metadata } = emptyClusterView(ctx, driver);
-  const result = ctx.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, names, names, metadata);
+  const view = emptyClusterView(ctx, driver);
+  // Drivers of one shape get one verdict, kept while the nodes its pack read stay as they were.
+  const key = JSON.stringify([shape.driver, shape.executor, shape.minExecutors]);
+  const known = view.verdicts.get(key);
+  if (known) return !known.fits;
+  const { names, metadata } = view;
+  const { result, reads } = recordReads(() =>
+    ctx.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, names, names, metadata),
+  );
+  if (view.verdicts.size >= MAX_VERDICTS) view.verdicts.clear();
+  view.verdicts.set(key, { fits: result.hasCapacity, reads });
   return !result.hasCapacity;
 }
 
+/** Verdicts kept per view (distinct application shapes). */
+const MAX_VERDICTS = 10_000;
+
 interface EmptyClusterView {
   names: string[];
-  metadata: NodeMetadata;
+  metadata: ObservedMetadata;
+  index: CapacityIndex;
+  /** Pack verdicts by shape, with what each pack read (dropped when a node it depends on changes). */
+  verdicts: Map<string, { fits: boolean; reads: PackReads }>;
 }
 
-const views = new WeakMap<ClusterState, { version: number; schedulerName: string; byConstraint: Map<string, EmptyClusterView> }>();
+interface Views {
+  nodesVersion: number;
+  schedulerName: string;
+  binpack: string;
+  /** The state version and journal position the views were brought to. */
+  version: number;
+  journalAt: number;
+  byConstraint: Map<string, EmptyClusterView>;
+}
+
+const views = new WeakMap<ClusterState, Views>();
 
 /**
- * The empty cluster as `driver`'s node constraints see it, shared by every driver with the same constraints at
- * one state version (the unschedulable marker asks for each pending driver in one pass). The packers never change
- * the view they are given, so one view with its capacity index serves them all.
+ * The empty cluster as `driver`'s node constraints see it, shared by every driver with the same constraints (the
+ * unschedulable marker asks for each pending driver in one pass). The packers never change the view they are
+ * given, so one view with its capacity index serves them all. Kept across state versions: the nodes the state's
+ * journal names as touched are re-read (their overhead may have changed), the rest stays; a change of the node
+ * set rebuilds.
  */
-function emptyClusterView(ctx: EngineContext, driver: PodInfo): EmptyClusterView {
+export function emptyClusterView(ctx: EngineContext, driver: PodInfo): EmptyClusterView {
   const { state, config } = ctx;
-  let memoised = views.get(state);
-  if (!memoised || memoised.version !== state.version || memoised.schedulerName !== config.schedulerName) {
-    memoised = { version: state.version, schedulerName: config.schedulerName, byConstraint: new Map() };
-    views.set(state, memoised);
+  let m = views.get(state);
+  const touched = m && m.version !== state.version ? state.touchedSince(m.journalAt) : [];
+  if (!m || m.nodesVersion !== state.nodesVersion || m.schedulerName !== config.schedulerName || m.binpack !== config.binpack.name || !touched) {
+    m = { nodesVersion: state.nodesVersion, schedulerName: config.schedulerName, binpack: config.binpack.name, version: state.version, journalAt: state.journalEnd, byConstraint: new Map() };
+    views.set(state, m);
+  } else if (m.version !== state.version) {
+    const names = new Set(touched);
+    for (const view of m.byConstraint.values()) {
+      const changed: NodeCapacity[] = [];
+      for (const name of names) {
+        const old = view.metadata.get(name);
+        if (!old) continue;
+        const now = emptyNodeEntry(state, state.nodes.get(name)!, config.schedulerName);
+        if (sameNodeCapacity(old, now)) continue;
+        view.metadata.set(name, now);
+        view.index.update(name);
+        changed.push(now);
+      }
+      if (changed.length > 0) {
+        for (const [key, v] of view.verdicts) if (affected(v.reads, changed, view.index)) view.verdicts.delete(key);
+      }
+    }
+    m.version = state.version;
+    m.journalAt = state.journalEnd;
   }
   const key = JSON.stringify([driver.nodeSelector, driver.requiredNodeTerms]);
-  const cached = memoised.byConstraint.get(key);
+  const cached = m.byConstraint.get(key);
   if (cached) return cached;
-  const overhead = nonSchedulableOverhead(state, config.schedulerName);
   const nodes = [...state.nodes.values()]
     .filter((n) => nodeMatchesPodSelectors(driver, n).ok)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const metadata: NodeMetadata = new Map();
-  for (const node of nodes) {
-    const o = overhead.get(node.name);
-    const schedulable = o ? sub(node.allocatable, o) : { ...node.allocatable };
-    metadata.set(node.name, {
-      name: node.name,
-      available: schedulable,
-      schedulable: { ...schedulable },
-      zone: zoneOf(node.labels),
-      labels: node.labels,
-      unschedulable: node.unschedulable,
-      ready: node.ready,
-    });
-  }
+  const metadata = new ObservedMetadata();
+  for (const node of nodes) metadata.set(node.name, emptyNodeEntry(state, node, config.schedulerName));
   const names = nodes.map((n) => n.name);
-  attachCapacityIndex(names, metadata);
-  const view = { names, metadata };
-  memoised.byConstraint.set(key, view);
+  const view = { names, metadata, index: attachCapacityIndex(names, metadata), verdicts: new Map() };
+  m.byConstraint.set(key, view);
   return view;
 }
 
-const memo = new WeakMap<ClusterState, { version: number; schedulerName: string; overhead: Map<string, Resources> }>();
+/**
+ * Whether a pack that read `reads` over this view may return otherwise now that the `changed` nodes have their
+ * new entries (the order, by name, is the same): it looked one up, or one of its scans finds room on one that lies
+ * ahead of where the scan stopped (the rule of queue-walks.ts).
+ */
+function affected(reads: PackReads, changed: readonly NodeCapacity[], index: CapacityIndex): boolean {
+  if (reads.all) return true;
+  for (const node of changed) {
+    if (reads.nodes.has(node.name)) return true;
+    for (const scan of reads.scans) {
+      if (!fits(scan.request, node.available)) continue;
+      if (scan.order !== index.order || scan.stoppedAt === undefined) return true;
+      if (index.positionOf(node.name)! < index.positionOf(scan.stoppedAt)!) return true;
+    }
+  }
+  return false;
+}
 
-/** Per node: requests of bound, live pods that hold no reservation and are not scheduled by `schedulerName`. */
-function nonSchedulableOverhead(state: ClusterState, schedulerName: string): Map<string, Resources> {
-  const cached = memo.get(state);
-  if (cached && cached.version === state.version && cached.schedulerName === schedulerName) return cached.overhead;
-  const reserved = new Set<string>();
-  for (const r of state.reservations.values()) {
-    for (const pod of r.pods.values()) reserved.add(podKey(r.namespace, pod));
-  }
-  for (const s of state.soft.values()) {
-    for (const pod of s.executors.keys()) reserved.add(podKey(s.namespace, pod));
-  }
-  const overhead = new Map<string, Resources>();
-  for (const [key, p] of state.pods) {
-    if (!p.nodeName || p.terminated || p.schedulerName === schedulerName || reserved.has(key)) continue;
-    let o = overhead.get(p.nodeName);
-    if (!o) overhead.set(p.nodeName, (o = zero()));
-    addInto(o, p.requests);
-  }
-  memo.set(state, { version: state.version, schedulerName, overhead });
-  return overhead;
+/**
+ * A node of the empty cluster: allocatable minus the requests of bound, live pods that hold no reservation and are
+ * not scheduled by `schedulerName` (the state's overhead without the part of that scheduler's own pods).
+ */
+function emptyNodeEntry(state: ClusterState, node: NodeInfo, schedulerName: string): NodeCapacity {
+  const o = state.overheadOn(node.name);
+  const own = state.overheadOfScheduler(schedulerName, node.name);
+  const schedulable = sub(node.allocatable, own ? sub(o, own) : o);
+  return {
+    name: node.name,
+    available: schedulable,
+    schedulable: { ...schedulable },
+    zone: zoneOf(node.labels),
+    labels: node.labels,
+    unschedulable: node.unschedulable,
+    ready: node.ready,
+  };
 }

@@ -37,9 +37,17 @@ export class EngineContext {
    * Spark conf ConfigMap mounted into the driver (zero-configuration support).
    */
   shape(driver: PodInfo): Result<AppShape> {
+    // Kept per pod object while what sizes applications stays (a FIFO walk and the marker read every queued
+    // driver's shape at each pass). Shared: callers copy what they keep.
+    const known = this.shapes.get(driver);
+    if (known && known.shapeVersion === this.state.shapeVersion) return known.shape;
     const r = this.readShape(driver);
-    return r.ok ? this.checkShape(r.value) : r;
+    const shape = r.ok ? this.checkShape(r.value) : r;
+    this.shapes.set(driver, { shapeVersion: this.state.shapeVersion, shape });
+    return shape;
   }
+
+  private readonly shapes = new WeakMap<PodInfo, { shapeVersion: number; shape: Result<AppShape> }>();
 
   /** Bounds every shape, whatever its source (app-shape.ts checkShape). */
   checkShape(shape: AppShape): Result<AppShape> {
@@ -86,12 +94,42 @@ export class EngineContext {
     };
   }
 
-  /** Nodes the pod (or, for executor slots, its driver as a proxy) may run on, in name order. */
-  eligibleNodes(pod: PodInfo): string[] {
-    const out: string[] = [];
-    for (const node of this.state.nodes.values()) {
-      if (nodeEligible(pod, node).ok) out.push(node.name);
-    }
-    return out;
+  /**
+   * Nodes the pod (or, for executor slots, its driver as a proxy) may run on, in the state's node order. Kept per
+   * scheduling constraint until a node changes (eligibility reads only the node and the pod's constraint), so a
+   * decision does not re-check every node. The list is shared: do not change it.
+   */
+  eligibleNodes(pod: PodInfo): readonly string[] {
+    return this.eligible(pod).list;
   }
+
+  /** The eligible nodes as a set (same caching as `eligibleNodes`). */
+  eligibleSet(pod: PodInfo): ReadonlySet<string> {
+    const e = this.eligible(pod);
+    return (e.set ??= new Set(e.list));
+  }
+
+  private eligible(pod: PodInfo): { list: string[]; set?: Set<string> } {
+    if (this.eligibleCache.nodesVersion !== this.state.nodesVersion) {
+      this.eligibleCache = { nodesVersion: this.state.nodesVersion, byConstraint: new Map() };
+    }
+    const key = JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
+    let e = this.eligibleCache.byConstraint.get(key);
+    if (!e) {
+      const list: string[] = [];
+      for (const node of this.state.nodes.values()) {
+        if (nodeEligible(pod, node).ok) list.push(node.name);
+      }
+      e = { list };
+      // Bounded: pods with ever new constraints must not grow it without end.
+      if (this.eligibleCache.byConstraint.size >= 64) this.eligibleCache.byConstraint.clear();
+      this.eligibleCache.byConstraint.set(key, e);
+    }
+    return e;
+  }
+
+  private eligibleCache: { nodesVersion: number; byConstraint: Map<string, { list: string[]; set?: Set<string> }> } = {
+    nodesVersion: -1,
+    byConstraint: new Map(),
+  };
 }

@@ -50,7 +50,7 @@ export function planApplication(
 ): Placement {
   const { state, config } = ctx;
   const eligible = ctx.eligibleNodes(driver);
-  const eligibleSet = new Set(eligible);
+  const eligibleSet = ctx.eligibleSet(driver);
   const driverCandidates = offered ? offered.filter((n) => eligibleSet.has(n)) : eligible;
   const offeredCount = offered ? driverCandidates.length : undefined;
 
@@ -58,8 +58,7 @@ export function planApplication(
     // The queue's walk at this state version (queue-walks.ts): continued, not redone, by the next driver's call.
     const walk = ctx.queueWalks.walkFor(driver, eligible, nowMs, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
     const ahead = walk.ahead(walk.aheadOf(driver), nowMs, true);
-    const offeredSet = new Set(driverCandidates);
-    const driverNodes = offered ? walk.driverNodes.filter((n) => offeredSet.has(n)) : walk.driverNodes;
+    const driverNodes = offered ? walk.restrictDriverNodes(driverCandidates) : walk.driverNodes;
     const pack = (s: AppShape) => walk.packInto(s, driverNodes, ahead.capacity);
     if (ahead.blocker) {
       // Whether it fits what is free once the drivers ahead that fit are placed: then only FIFO holds it.
@@ -95,7 +94,7 @@ function emptyResult(): PackResult {
  * nothing was offered (a report, not a filter call): kube-scheduler offers a subset of the eligible nodes at each
  * attempt, so a report must not claim an offer count it never saw.
  */
-function describeNoFit(shape: AppShape, driverNodes: number | undefined, executorNodes: string[], metadata: NodeMetadata): string {
+export function describeNoFit(shape: AppShape, driverNodes: number | undefined, executorNodes: readonly string[], metadata: NodeMetadata): string {
   if (driverNodes === 0) return "application does not fit to the cluster: no offered node is eligible for the driver";
   if (executorNodes.length === 0) return "application does not fit to the cluster: no node is eligible for the driver";
   const free = zero();

@@ -8,7 +8,8 @@ import { compactSoftReservations } from "./compaction.js";
 import type { EngineConfig } from "./config.js";
 import { EngineContext } from "./context.js";
 import { type Decision, failure } from "./decision.js";
-import { decideDriver, planApplication } from "./driver.js";
+import { decideDriver, describeNoFit, planApplication } from "./driver.js";
+import type { QueueWalk } from "./queue-walks.js";
 import { decideExecutor, isUnbound } from "./executor.js";
 import { type FifoStep, type QueuedDriver, appDemand, driverQueue, enforceAfterMs, walkFifo } from "./fifo.js";
 import { nodeEfficiency } from "./binpack/efficiency.js";
@@ -135,12 +136,13 @@ export class Engine {
     let queue: readonly QueuedDriver[];
     let steps: Iterable<FifoStep>;
     let pack: (s: AppShape) => PackResult;
+    let walk: QueueWalk | undefined;
     if (this.config.fifo) {
-      const walk = this.ctx.queueWalks.walkFor(pod, eligible, nowMs, (p) => this.ctx.instanceGroup(p), (p) => this.ctx.shape(p));
+      walk = this.ctx.queueWalks.walkFor(pod, eligible, nowMs, (p) => this.ctx.instanceGroup(p), (p) => this.ctx.shape(p));
       queue = walk.queue;
       const ahead = walk.ahead(Math.max(0, queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName)), nowMs);
       steps = ahead.steps;
-      pack = (s) => walk.packInto(s, walk.driverNodes, ahead.capacity);
+      pack = (s) => walk!.packInto(s, walk!.driverNodes, ahead.capacity);
     } else {
       queue = driverQueue(this.state, this.config, pod, (p) => this.ctx.instanceGroup(p));
       const idx = queue.findIndex((q) => q.pod.namespace === namespace && q.pod.name === podName);
@@ -182,8 +184,8 @@ export class Engine {
       if (this.config.fifo && blocking) {
         reason = `waiting behind ${blocking.namespace}/${blocking.podName}, an earlier driver that does not fit`;
       } else if (!fitsNow) {
-        const plan = planApplication(this.ctx, pod, own.value, undefined, nowMs, false);
-        reason = plan.reason ?? "application does not fit to the cluster";
+        const why = walk ? noFitReason(walk, own.value) : planApplication(this.ctx, pod, own.value, undefined, nowMs, false).reason;
+        reason = why ?? "application does not fit to the cluster";
       } else {
         reason = "application fits; waiting for kube-scheduler to retry the driver";
       }
@@ -222,6 +224,15 @@ export class Engine {
       binpack: this.config.binpack.name,
     };
   }
+}
+
+/**
+ * What planApplication without FIFO says of an application that does not fit (its reason), from the walk's view
+ * of the cluster at this version: the same nodes, order and capacity, without building them again.
+ */
+function noFitReason(walk: QueueWalk, shape: AppShape): string | undefined {
+  if (walk.packInto(shape, walk.driverNodes, walk.baseView).hasCapacity) return undefined;
+  return describeNoFit(shape, undefined, walk.executorNodes, walk.baseView);
 }
 
 export interface QueueEntryReport {

@@ -16,7 +16,7 @@ import type { Outcome } from "./decision.js";
 import { planApplication } from "./driver.js";
 import { nodeEligible } from "./eligibility.js";
 import { isUnbound, unboundSlotsByNode } from "./executor.js";
-import { type QueuedDriver, allQueues as fifoQueues, appDemand, consume, enforceAfterMs, walkFifo } from "./fifo.js";
+import { type FifoStep, type QueuedDriver, allQueues as fifoQueues, appDemand, consume, enforceAfterMs, walkFifo } from "./fifo.js";
 import { type PodInfo, podKey } from "./model.js";
 import { orderNodes } from "./node-order.js";
 import { DRIVER_SLOT, executorSlots } from "./reservation.js";
@@ -329,8 +329,8 @@ export interface QueueVerdict {
 }
 
 /** Packing inputs per distinct scheduling constraint (drivers of one group usually share one). */
-class PackCache {
-  private readonly byConstraint = new Map<string, { eligible: string[]; driverNodes: string[]; executorNodes: string[] }>();
+export class PackCache {
+  private readonly byConstraint = new Map<string, { eligible: readonly string[]; driverNodes: string[]; executorNodes: string[] }>();
   private readonly indexes: CapacityIndex[] = [];
   constructor(
     private readonly ctx: EngineContext,
@@ -342,7 +342,7 @@ class PackCache {
     return JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
   }
 
-  nodes(pod: PodInfo): { eligible: string[]; driverNodes: string[]; executorNodes: string[] } {
+  nodes(pod: PodInfo): { eligible: readonly string[]; driverNodes: string[]; executorNodes: string[] } {
     const key = this.key(pod);
     let v = this.byConstraint.get(key);
     if (!v) {
@@ -377,50 +377,95 @@ class PackCache {
  * Walks one queue with the FIFO walk (fifo.ts), each driver packed onto its own eligible nodes, giving every
  * entry its verdict and reason. `shortfallFor` limits which entries get a shortfall computed (each costs a pass
  * over its eligible nodes). The capacity view `cache.metadata` is consumed in place.
+ *
+ * Without a `cache`, when FIFO is on and every driver of the queue has one scheduling constraint (the usual case),
+ * the verdicts come from the engine's kept walk of that queue (queue-walks.ts), the one the filter and
+ * GetQueuePosition use, so a caller that asks again after a state change (the unschedulable marker, the retries)
+ * gets a repaired walk instead of packing the whole queue again. That walk packs every driver onto the same nodes
+ * in the same order into the same capacity, so its verdicts are the ones the walk below would give.
  */
 export function walkQueue(
   ctx: EngineContext,
   group: string,
   queue: readonly QueuedDriver[],
   nowMs: number,
-  cache: PackCache = new PackCache(ctx, buildMetadata(ctx.state, ctx.state.nodes.keys())),
+  cache?: PackCache,
   shortfallFor: (index: number, v: QueueVerdict) => boolean = () => true,
 ): QueueVerdict[] {
+  if (!cache) {
+    const kept = keptWalkVerdicts(ctx, queue, nowMs, shortfallFor);
+    if (kept) return kept;
+  }
+  const pc = cache ?? new PackCache(ctx, buildMetadata(ctx.state, ctx.state.nodes.keys()));
   const out: QueueVerdict[] = [];
   const walk = walkFifo(queue, {
     shapeOf: (p) => ctx.shape(p),
-    pack: (q, s) => cache.pack(q.pod, s),
-    metadata: cache.metadata,
+    pack: (q, s) => pc.pack(q.pod, s),
+    metadata: pc.metadata,
     enforceAfter: enforceAfterMs(ctx.config, group),
     nowMs,
     fifo: ctx.config.fifo,
-    constraintOf: (q) => cache.key(q.pod),
+    constraintOf: (q) => pc.key(q.pod),
   });
   for (const step of walk) {
-    const q = step.driver;
-    if (step.fits && step.placement && !step.blockedBy) cache.consumed(step.placement);
-    const entry: QueueEntryInfo = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
-    const v: QueueVerdict = { driver: q, entry, position: step.index + 1, reason: "", blocking: step.blocking, blockedBy: step.blockedBy?.driver };
-    out.push(v);
-    if (!step.shape.ok) {
-      v.reason = `invalid: ${step.shape.error}`;
-      continue;
-    }
-    entry.demand = appDemand(step.shape.value);
-    const blocker = step.blockedBy?.driver.pod;
-    if (blocker) {
-      v.reason = `waiting behind ${blocker.namespace}/${blocker.name}, an earlier driver that does not fit`;
-    } else if (entry.fits) {
-      v.reason = "fits; waiting for kube-scheduler to retry the driver";
-    } else {
-      v.reason = "does not fit";
-    }
-    if (!entry.fits && shortfallFor(step.index, v)) {
-      v.shortfall = shortfallOf(step.shape.value, cache.nodes(q.pod).eligible, cache.metadata, false);
-      if (!blocker) v.reason = `does not fit: ${v.shortfall.summary}`;
-    }
+    if (step.fits && step.placement && !step.blockedBy) pc.consumed(step.placement);
+    out.push(verdictOf(step, shortfallFor, () => ({ eligible: pc.nodes(step.driver.pod).eligible, capacity: pc.metadata })));
   }
   return out;
+}
+
+/** The scheduling constraint of a pod, as PackCache keys it. */
+function constraintKey(pod: PodInfo): string {
+  return JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
+}
+
+/** walkQueue's verdicts from the kept walk, or undefined when that walk is not the queue's (see walkQueue). */
+function keptWalkVerdicts(
+  ctx: EngineContext,
+  queue: readonly QueuedDriver[],
+  nowMs: number,
+  shortfallFor: (index: number, v: QueueVerdict) => boolean,
+): QueueVerdict[] | undefined {
+  if (!ctx.config.fifo || queue.length === 0) return undefined;
+  const first = queue[0].pod;
+  const key = constraintKey(first);
+  if (queue.some((q) => constraintKey(q.pod) !== key)) return undefined;
+  const eligible = ctx.eligibleNodes(first);
+  const walk = ctx.queueWalks.walkFor(first, eligible, nowMs, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+  if (walk.queue.length !== queue.length || walk.queue.some((q, i) => q.pod !== queue[i].pod)) return undefined;
+  const { steps } = walk.ahead(queue.length, nowMs);
+  // What a step was packed into: the capacity the steps ahead of it leave.
+  return steps.map((step) => verdictOf(step, shortfallFor, () => ({ eligible, capacity: walk.ahead(step.index, nowMs).capacity })));
+}
+
+/** One walked step as a verdict; `at` gives the nodes and the capacity the step was packed into (for a shortfall). */
+function verdictOf(
+  step: FifoStep,
+  shortfallFor: (index: number, v: QueueVerdict) => boolean,
+  at: () => { eligible: readonly string[]; capacity: NodeMetadata },
+): QueueVerdict {
+  const q = step.driver;
+  const entry: QueueEntryInfo = { namespace: q.pod.namespace, podName: q.pod.name, appId: q.appId, createdAtMs: q.pod.createdAtMs, fits: step.fits };
+  const v: QueueVerdict = { driver: q, entry, position: step.index + 1, reason: "", blocking: step.blocking, blockedBy: step.blockedBy?.driver };
+  if (!step.shape.ok) {
+    v.reason = `invalid: ${step.shape.error}`;
+    return v;
+  }
+  entry.demand = appDemand(step.shape.value);
+  const blocker = step.blockedBy?.driver.pod;
+  if (blocker) {
+    v.reason = `waiting behind ${blocker.namespace}/${blocker.name}, an earlier driver that does not fit`;
+  } else if (entry.fits) {
+    v.reason = "fits; waiting for kube-scheduler to retry the driver";
+  } else {
+    v.reason = "does not fit";
+  }
+  if (!entry.fits && shortfallFor(step.index, v)) {
+    const { eligible, capacity } = at();
+    v.shortfall = shortfallOf(step.shape.value, eligible, capacity, false);
+    if (!blocker) v.reason = `does not fit: ${v.shortfall.summary}`;
+  }
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ export interface FifoStep {
   blocking: boolean;
   /** With FIFO on: the first blocking driver ahead of this one, which holds it whatever it fits. */
   blockedBy?: FifoStep;
+  /** Not packed: its shape is at least as large as one that failed since capacity was last consumed. */
+  dominated?: boolean;
 }
 
 export interface FifoWalkOptions {
@@ -126,6 +128,11 @@ export interface FifoWalkOptions {
    * the key names the nodes a driver is packed onto. Default: all the same.
    */
   constraintOf?: (q: QueuedDriver) => string;
+  /**
+   * Steps already walked (of this queue, under these options): the walk continues behind them, with the blocker
+   * and the dominance state they leave, and `metadata` must be the capacity they leave.
+   */
+  prefix?: readonly FifoStep[];
 }
 
 /**
@@ -140,7 +147,20 @@ export function* walkFifo(queue: readonly QueuedDriver[], o: FifoWalkOptions): G
   // Shapes that failed since capacity was last consumed, per constraint: an app at least as large in every
   // respect cannot fit either, so it is not packed again (a deep queue of similar apps costs one pack, not one each).
   const failed = new Map<string, AppShape[]>();
-  for (let index = 0; index < queue.length; index++) {
+  const prefix = o.prefix ?? [];
+  for (const step of prefix) {
+    if (!step.shape.ok) continue;
+    if (step.fits) {
+      if (!blocker) failed.clear();
+    } else if (!step.dominated) {
+      const key = o.constraintOf ? o.constraintOf(step.driver) : "";
+      let list = failed.get(key);
+      if (!list) failed.set(key, (list = []));
+      list.push(step.shape.value);
+    }
+    if (step.blocking && o.fifo && !blocker) blocker = step;
+  }
+  for (let index = prefix.length; index < queue.length; index++) {
     const q = queue[index];
     const shape = o.shapeOf(q.pod);
     const step: FifoStep = { driver: q, index, shape, fits: false, blocking: false, blockedBy: blocker };
@@ -148,6 +168,7 @@ export function* walkFifo(queue: readonly QueuedDriver[], o: FifoWalkOptions): G
       const key = o.constraintOf ? o.constraintOf(q) : "";
       let list = failed.get(key);
       const dominated = list !== undefined && list.some((f) => dominates(shape.value, f));
+      if (dominated) step.dominated = true;
       const result = dominated ? undefined : o.pack(q, shape.value);
       if (result?.hasCapacity) {
         step.fits = true;
@@ -217,14 +238,23 @@ export function dominates(a: AppShape, b: AppShape): boolean {
 
 /** Subtracts an application's placement from the available capacity, summing per node. */
 export function consume(metadata: NodeMetadata, shape: AppShape, result: PackResult): void {
+  for (const [node, r] of placementUsage(shape, result)) {
+    const m = metadata.get(node);
+    if (m) subInto(m.available, r);
+  }
+}
+
+/**
+ * What an application's placement uses per node (driver and executors summed): the pack's own `reserved` map,
+ * which is exactly that (PackResult), else summed from its nodes. Read it, do not change it.
+ */
+export function placementUsage(shape: AppShape, result: PackResult): ReadonlyMap<string, Resources> {
+  if (result.reserved.size > 0) return result.reserved;
   const perNode = new Map<string, Resources>();
   const plus = (node: string, r: Resources) => perNode.set(node, add(perNode.get(node) ?? { cpu: 0, memory: 0, gpu: 0 }, r));
   plus(result.driverNode, shape.driver);
   for (const n of result.executorNodes) plus(n, shape.executor);
-  for (const [node, r] of perNode) {
-    const m = metadata.get(node);
-    if (m) subInto(m.available, r);
-  }
+  return perNode;
 }
 
 /** Total demand of an application at admission: driver + minimum executors. */

@@ -64,8 +64,8 @@ export function compareNodeKeys(a: NodeSortKey, b: NodeSortKey): number {
   return a.zonePriority - b.zonePriority || compareAvailable(a.available, b.available) || compareStrings(a.name, b.name);
 }
 
-/** Zone → priority index (0 = least summed `available`, memory then cpu; ties by gpu, then zone name). */
-export function zonePriorities(metadata: NodeMetadata): Map<string, number> {
+/** Summed `available` per zone. */
+export function zoneTotals(metadata: NodeMetadata): Map<string, Resources> {
   const totals = new Map<string, Resources>();
   for (const node of metadata.values()) {
     let t = totals.get(node.zone);
@@ -77,10 +77,20 @@ export function zonePriorities(metadata: NodeMetadata): Map<string, number> {
     t.memory += node.available.memory;
     t.gpu += node.available.gpu;
   }
+  return totals;
+}
+
+/** Zone → priority index from the zones' summed `available` (0 = least; ties by gpu, then zone name). */
+export function rankZones(totals: ReadonlyMap<string, Resources>): Map<string, number> {
   const zones = [...totals.keys()].sort(
     (a, b) => compareAvailable(totals.get(a)!, totals.get(b)!) || compareStrings(a, b),
   );
   return new Map(zones.map((zone, i) => [zone, i]));
+}
+
+/** Zone → priority index (0 = least summed `available`, memory then cpu; ties by gpu, then zone name). */
+export function zonePriorities(metadata: NodeMetadata): Map<string, number> {
+  return rankZones(zoneTotals(metadata));
 }
 
 /** All node names of the metadata in priority order (steps 1–3). */

@@ -1,27 +1,53 @@
-// The FIFO walk of a queue, kept while the state does not change, so that repeated calls at one state version
-// (kube-scheduler retrying the queued drivers one after another, GetQueuePosition) continue one walk instead of
-// re-packing every driver ahead of each of them: a sweep over a queue of Q drivers costs O(Q) packs, not O(Q²).
+// The FIFO walk of a queue, kept across calls and repaired across state changes, so that the calls behind a queue
+// (kube-scheduler retrying the queued drivers one after another, GetQueuePosition, the unschedulable marker) do not
+// re-pack every driver ahead of them each time.
 //
 // A walk belongs to one queue (scheduler name, instance group) and one scheduling constraint (the nodes its drivers
-// are packed onto), at one state version. It holds the queue, the node order at that version, the steps walked so
-// far and the capacity they leave (the frontier). A call for the driver at position i walks on to i if needed and
-// packs the driver into the capacity left by the drivers admitted ahead of it: the frontier when it stands at i or
-// a blocker ahead has frozen it, else a fresh view minus the placements of the fitting drivers ahead.
+// are packed onto). It holds the queue, the capacity view at its state version (the base), the node order derived
+// from it, the steps walked so far and the capacity they leave (the frontier). A call for the driver at position i
+// walks on to i if needed and packs the driver into the capacity left by the drivers admitted ahead of it: the
+// frontier when it stands at i or a blocker ahead has frozen it, else the base minus the placements of the fitting
+// drivers ahead. Nothing is computed for drivers no call asks about.
 //
-// Nothing here costs more than the walk it replaces when the state changed since (a miss builds what the plan
-// builds anyway: the capacity view and the node order), and nothing is computed for drivers no call asks about.
+// Across a state change the walk is repaired, not rebuilt (`repair`). The state's journal names the nodes the
+// change touched; only their entries of the base are re-derived, and only they move in the node order (the
+// relative order of the others cannot change while the zones keep their ranking; when it changes, or too much
+// changed, the walk is rebuilt). A step whose pack read none of the changed nodes — it did not look them up, and
+// each of its scans either finds no room for its request on them or stopped before reaching them (capacity-index.ts
+// records that) — returns what it returned before, so the walk keeps every step up to the first one that may be
+// affected, rewinds the frontier to that step, and walks on from there. Walking on, a step whose pack may be
+// affected is packed again; one that is not is carried over; a step whose consumption differs from before adds the
+// nodes it or its old placement used to the changed set. The repaired walk is step for step the walk a fresh one
+// would make (test/engine/queue-walks.test.ts compares them over random changes).
 //
 // A walk is also bounded in time: a driver that did not fit and was younger than the enforce-after age starts to
-// block once it is old enough, which changes the walk behind it, so the walk is used only before that moment.
+// block once it is old enough, which changes the walk behind it, so the walk is used (and repaired) only before
+// that moment.
 
 import type { AppShape } from "./app-shape.js";
-import { type CapacityIndex, attachCapacityIndex } from "./binpack/capacity-index.js";
-import type { NodeMetadata, PackResult } from "./binpack/types.js";
-import { buildMetadata } from "./capacity-view.js";
+import {
+  type CapacityIndex,
+  ObservedMetadata,
+  type PackReads,
+  attachCapacityIndex,
+  recordReads,
+} from "./binpack/capacity-index.js";
+import type { NodeCapacity, NodeMetadata, PackResult } from "./binpack/types.js";
+import { buildMetadata, nodeCapacityOf, sameNodeCapacity } from "./capacity-view.js";
 import type { EngineConfig } from "./config.js";
-import { type FifoStep, type FifoWalkOptions, type QueuedDriver, consume, driverQueue, enforceAfterMs, walkFifo } from "./fifo.js";
+import {
+  type FifoStep,
+  type FifoWalkOptions,
+  type QueuedDriver,
+  consume,
+  driverQueue,
+  enforceAfterMs,
+  placementUsage,
+  walkFifo,
+} from "./fifo.js";
 import { type PodInfo, podKey } from "./model.js";
-import { prioritizeByLabel, sortNodes } from "./node-order.js";
+import { type NodeSortKey, compareNodeKeys, prioritizeByLabel, rankZones, sortNodes, zoneTotals } from "./node-order.js";
+import { type Resources, addInto, fits, subInto } from "./resources.js";
 import type { ClusterState } from "./state.js";
 
 /** What a plan needs from the queue ahead of one driver. */
@@ -37,53 +63,117 @@ export interface QueueAhead {
   capacity: NodeMetadata;
 }
 
+/** One step's pack: what it returned and what it read. */
+interface StepPack {
+  result: PackResult;
+  reads: PackReads;
+}
+
+/** The walk before the last repair, whose steps the walk on may carry over. */
+interface Previous {
+  steps: readonly FifoStep[];
+  packs: readonly (StepPack | undefined)[];
+  /** Steps from here on are not carried (the queue differs from here, or the old walk ended here). */
+  limit: number;
+  /** Nodes whose entry, position or consumption may differ from the old walk's at the step being walked. */
+  changed: Set<string>;
+  /** The frontier's entries of the changed nodes, and per order index one over them only (see `carriable`). */
+  changedView: NodeMetadata;
+  trees: Map<CapacityIndex, CapacityIndex>;
+}
+
+/** Counters for tests and benchmarks. */
+export interface WalkCounters {
+  /** Packs run. */
+  packed: number;
+  /** Packs carried over from the walk before a repair. */
+  carried: number;
+  /** Repairs (state versions the walk was carried across). */
+  repairs: number;
+}
+
 export class QueueWalk {
-  readonly steps: FifoStep[] = [];
-  private readonly walker: Generator<FifoStep, void, undefined>;
+  steps: FifoStep[] = [];
+  readonly counters: WalkCounters = { packed: 0, carried: 0, repairs: 0 };
+  /** Per step: its pack (undefined when it was not packed: invalid shape, or dominated). */
+  private packs: (StepPack | undefined)[] = [];
+  private previous: Previous | undefined;
+  private walker: Generator<FifoStep, void, undefined>;
   private readonly options: FifoWalkOptions;
-  private readonly positions = new Map<string, number>();
+  private positions = new Map<string, number>();
   private blockerIndex: number | undefined;
   private done = false;
   /** The walk holds from this time (the latest one it walked at) until `untilMs`. */
   private fromMs: number;
   private untilMs = Infinity;
+  /** The state version the walk describes, the journal position it has read to, the shape inputs it read. */
+  version: number;
+  private journalAt: number;
+  private shapeVersion: number;
+  /** The state's queue version `queue` was read at. */
+  queueVersion: number;
+  queue: readonly QueuedDriver[];
+  /** The capacity view at `version` over `eligible`, not consumed. */
+  private readonly base: NodeMetadata;
+  private totals: Map<string, Resources>;
+  private zoneRank: Map<string, number>;
   /** Node priority order at this version; candidate lists for the queued drivers and for executors. */
-  readonly sorted: string[];
-  readonly driverNodes: string[];
-  readonly executorNodes: string[];
-  private readonly indexes: CapacityIndex[];
+  sorted: string[];
+  driverNodes!: string[];
+  executorNodes!: string[];
+  private readonly frontierView = new ObservedMetadata();
+  private driverIndex!: CapacityIndex;
+  private executorIndex: CapacityIndex | undefined;
+  /** Every order array a recorded scan may name (current and earlier ones) → the index of its current order. */
+  private readonly orderIndex = new WeakMap<readonly string[], CapacityIndex>();
+  /**
+   * Nodes the walk consumed from since the indexes last read them. Consuming only lowers capacity, which leaves an
+   * index right (a node it does not skip is still checked), so the indexes catch up once before the next pack
+   * instead of after every step (carried steps do not pack).
+   */
+  private readonly dirty = new Set<string>();
 
   constructor(
     private readonly state: ClusterState,
     private readonly config: EngineConfig,
-    readonly version: number,
-    readonly queue: readonly QueuedDriver[],
+    queue: readonly QueuedDriver[],
     readonly eligible: readonly string[],
-    /** The capacity view at this version over `eligible`; it becomes the frontier (consumed in place). */
-    metadata: NodeMetadata,
     private readonly enforceAfter: number,
     shapeOf: (p: PodInfo) => ReturnType<FifoWalkOptions["shapeOf"]>,
     nowMs: number,
   ) {
-    queue.forEach((q, i) => this.positions.set(podKey(q.pod.namespace, q.pod.name), i));
-    this.sorted = sortNodes(metadata);
-    const { driverPrioritizedNodeLabel: dp, executorPrioritizedNodeLabel: ep } = config;
-    this.driverNodes = dp ? prioritizeByLabel(this.sorted, metadata, dp) : this.sorted;
-    const ready = this.sorted.filter((name) => {
-      const n = metadata.get(name)!;
-      return !n.unschedulable && n.ready;
-    });
-    this.executorNodes = ep ? prioritizeByLabel(ready, metadata, ep) : ready;
+    this.version = state.version;
+    this.journalAt = state.journalEnd;
+    this.shapeVersion = state.shapeVersion;
+    this.queueVersion = state.queueVersion;
+    this.queue = queue;
+    this.indexQueue();
+    this.base = buildMetadata(state, eligible);
+    for (const [name, e] of this.base) this.frontierView.set(name, copyEntry(e));
+    this.totals = zoneTotals(this.base);
+    this.zoneRank = rankZones(this.totals);
+    this.sorted = sortNodes(this.base);
+    this.deriveOrders();
     // The walk packs every queued driver over these two orders and the frontier: index them once (the frontier
     // only shrinks as the walk consumes, which keeps an index right; advance() keeps it sharp).
-    this.indexes = [attachCapacityIndex(this.driverNodes, metadata)];
-    if (this.executorNodes !== this.driverNodes) this.indexes.push(attachCapacityIndex(this.executorNodes, metadata));
+    this.driverIndex = attachCapacityIndex(this.driverNodes, this.frontierView);
+    this.orderIndex.set(this.driverNodes, this.driverIndex);
+    if (this.executorNodes !== this.driverNodes) {
+      this.executorIndex = attachCapacityIndex(this.executorNodes, this.frontierView);
+      this.orderIndex.set(this.executorNodes, this.executorIndex);
+    }
     this.fromMs = nowMs;
     this.options = {
-      shapeOf,
+      // A step carried across a repair has the shape it had (same pod, same shape inputs).
+      shapeOf: (p) => {
+        const prev = this.previous;
+        const i = this.steps.length;
+        if (prev && i < prev.limit && prev.steps[i].driver.pod === p) return prev.steps[i].shape;
+        return shapeOf(p);
+      },
       // The drivers ahead are packed onto every node their constraint allows, whatever one call was offered.
-      pack: (_q, s) => this.packInto(s, this.driverNodes, metadata),
-      metadata,
+      pack: (_q, s) => this.packStep(s),
+      metadata: this.frontierView,
       enforceAfter,
       nowMs,
       fifo: true,
@@ -91,8 +181,13 @@ export class QueueWalk {
     this.walker = walkFifo(queue, this.options);
   }
 
+  /** The capacity view at this version, before any queued driver (read it, do not change it). */
+  get baseView(): NodeMetadata {
+    return this.base;
+  }
+
   get frontier(): NodeMetadata {
-    return this.options.metadata;
+    return this.frontierView;
   }
 
   /** Whether the walk still describes the state at `version` and time `nowMs`. */
@@ -109,6 +204,18 @@ export class QueueWalk {
     return n;
   }
 
+  /**
+   * The driver order restricted to `names` (nodes of this walk, repeats allowed): sorted by position when they
+   * are few rather than filtering the whole order.
+   */
+  restrictDriverNodes(names: readonly string[]): string[] {
+    const wanted = new Set(names);
+    if (wanted.size * 8 > this.driverNodes.length) return this.driverNodes.filter((n) => wanted.has(n));
+    const at = [...wanted].map((name) => ({ name, p: this.driverIndex.positionOf(name) ?? -1 })).filter((e) => e.p >= 0);
+    at.sort((a, b) => a.p - b.p);
+    return at.map((e) => e.name);
+  }
+
   packInto(shape: AppShape, driverNodes: readonly string[], metadata: NodeMetadata): PackResult {
     return this.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, driverNodes as string[], this.executorNodes, metadata);
   }
@@ -123,12 +230,153 @@ export class QueueWalk {
     const steps = this.steps.slice(0, n);
     // Behind a blocker nothing more consumes: the frontier is what every driver behind it sees.
     if (blocker || this.steps.length === n) return { steps, blocker, capacity: this.frontier };
-    const capacity = buildMetadata(this.state, this.eligible);
+    const capacity: NodeMetadata = new Map();
+    for (const [name, e] of this.base) capacity.set(name, copyEntry(e));
     for (const s of steps) if (s.fits && s.placement && s.shape.ok) consume(capacity, s.shape.value, s.placement);
     return { steps, capacity };
   }
 
+  /**
+   * Carries the walk over to the state's current version, for `queue` (the queue at that version) at `nowMs`.
+   * Returns false, changing nothing, when it cannot (the caller builds a fresh walk): the walk's time is up, what
+   * sizes applications changed, the journal was trimmed, a node changed zone, the zones' ranking changed, or so
+   * many nodes changed that re-deriving them costs about a rebuild.
+   */
+  repair(nowMs: number, queue: readonly QueuedDriver[]): boolean {
+    if (nowMs < this.fromMs || nowMs >= this.untilMs) return false;
+    if (this.state.shapeVersion !== this.shapeVersion) return false;
+    const touched = this.state.touchedSince(this.journalAt);
+    if (!touched) return false;
+    const fresh = new Map<string, NodeCapacity>();
+    const seen = new Set<string>();
+    for (const name of touched) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const old = this.base.get(name);
+      if (!old) continue; // not one of this walk's nodes
+      const now = nodeCapacityOf(this.state, name);
+      if (!now || now.zone !== old.zone) return false;
+      if (!sameNodeCapacity(now, old)) fresh.set(name, now);
+    }
+    if (fresh.size > Math.max(64, this.eligible.length / 8)) return false;
+    let totals = this.totals;
+    let zoneRank = this.zoneRank;
+    if (fresh.size > 0) {
+      totals = new Map([...this.totals].map(([z, t]) => [z, { ...t }]));
+      for (const [name, now] of fresh) {
+        const t = totals.get(now.zone)!;
+        subInto(t, this.base.get(name)!.available);
+        addInto(t, now.available);
+      }
+      zoneRank = rankZones(totals);
+      for (const [z, r] of zoneRank) if (this.zoneRank.get(z) !== r) return false;
+    }
+    let k = 0;
+    const common = Math.min(queue.length, this.queue.length);
+    while (k < common && queue[k].pod === this.queue[k].pod && queue[k].appId === this.queue[k].appId) k++;
+
+    // Committed from here on. New base entries and node order (only the changed nodes move).
+    this.counters.repairs++;
+    this.totals = totals;
+    this.zoneRank = zoneRank;
+    if (fresh.size > 0) {
+      for (const [name, now] of fresh) this.base.set(name, now);
+      const sorted = this.sorted.filter((n) => !fresh.has(n));
+      for (const name of fresh.keys()) {
+        const key = this.sortKey(name);
+        let lo = 0;
+        let hi = sorted.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (compareNodeKeys(this.sortKey(sorted[mid]), key) < 0) lo = mid + 1;
+          else hi = mid;
+        }
+        sorted.splice(lo, 0, name);
+      }
+      this.sorted = sorted;
+      this.deriveOrders();
+      this.driverIndex = this.retarget(this.driverIndex, this.driverNodes);
+      if (this.executorIndex) this.executorIndex = this.retarget(this.executorIndex, this.executorNodes);
+    }
+
+    // The first step that may be affected. No step before it read a changed node, so none placed on one: up to
+    // it, a changed node's capacity is its new base entry.
+    const limit = Math.min(this.steps.length, k);
+    let j = 0;
+    for (; j < limit; j++) {
+      const st = this.steps[j];
+      if (!st.shape.ok || st.dominated) continue;
+      const p = this.packs[j];
+      if (!p || !this.unaffected(p.reads, fresh.keys(), (n) => fresh.get(n)!.available)) break;
+    }
+
+    // Rewind the frontier to step j: give back what the steps from j on consumed, and take the changed nodes'
+    // new entries (nothing before j consumed from them).
+    const reread = new Set<string>(fresh.keys());
+    for (let i = j; i < this.steps.length; i++) {
+      const st = this.steps[i];
+      if (!consumes(st)) continue;
+      for (const [node, r] of placementUsage(st.shape.ok ? st.shape.value : never(), st.placement!)) {
+        if (fresh.has(node)) continue;
+        const m = this.frontierView.get(node);
+        if (m) addInto(m.available, r);
+        reread.add(node);
+      }
+    }
+    for (const [name, now] of fresh) this.frontierView.set(name, copyEntry(now));
+    // Capacity given back must reach the indexes now (an index that underrates a node would skip it).
+    for (const node of this.dirty) reread.add(node);
+    this.dirty.clear();
+    this.driverIndex.updateMany(reread);
+    this.executorIndex?.updateMany(reread);
+
+    this.previous = undefined;
+    if (j < limit) {
+      const prev: Previous = { steps: this.steps, packs: this.packs, limit, changed: new Set(), changedView: new Map(), trees: new Map() };
+      for (const index of [this.driverIndex, this.executorIndex]) if (index) prev.trees.set(index, index.sparse(prev.changedView));
+      for (const name of fresh.keys()) this.markChanged(prev, name);
+      this.previous = prev;
+    }
+    this.steps = this.steps.slice(0, j);
+    this.packs = this.packs.slice(0, j);
+    this.blockerIndex = undefined;
+    this.untilMs = Infinity;
+    for (const st of this.steps) {
+      if (st.blocking) {
+        this.blockerIndex = st.index;
+        break;
+      }
+      if (st.shape.ok && !st.fits) this.untilMs = Math.min(this.untilMs, st.driver.pod.createdAtMs + this.enforceAfter);
+    }
+    this.done = false;
+    this.fromMs = Math.max(this.fromMs, nowMs);
+    this.options.nowMs = nowMs;
+    if (k < this.queue.length || queue.length !== this.queue.length) {
+      this.queue = queue;
+      this.indexQueue();
+    }
+    this.options.prefix = this.steps;
+    this.walker = walkFifo(this.queue, this.options);
+    this.version = this.state.version;
+    this.journalAt = this.state.journalEnd;
+    this.queueVersion = this.state.queueVersion;
+    return true;
+  }
+
   private advance(n: number, nowMs: number, untilBlocker: boolean): void {
+    this.walkOn(n, nowMs, untilBlocker);
+    // The caller packs into the frontier over these indexes.
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.dirty.size === 0) return;
+    this.driverIndex.updateMany(this.dirty);
+    this.executorIndex?.updateMany(this.dirty);
+    this.dirty.clear();
+  }
+
+  private walkOn(n: number, nowMs: number, untilBlocker: boolean): void {
     if (this.done || this.steps.length >= n || (untilBlocker && this.blockerIndex !== undefined)) return;
     this.options.nowMs = nowMs;
     this.fromMs = Math.max(this.fromMs, nowMs);
@@ -136,14 +384,30 @@ export class QueueWalk {
       const next = this.walker.next();
       if (next.done) {
         this.done = true;
+        this.previous = undefined;
         return;
       }
       const step = next.value;
       this.steps.push(step);
-      if (step.fits && step.placement && !step.blockedBy) {
+      const prev = this.previous;
+      if (consumes(step)) {
         // walkFifo consumed this placement from the frontier.
-        const touched = new Set([step.placement.driverNode, ...step.placement.executorNodes]);
-        for (const node of touched) for (const index of this.indexes) index.update(node);
+        for (const node of step.placement!.reserved.keys()) {
+          this.dirty.add(node);
+          if (prev?.changed.has(node)) for (const tree of prev.trees.values()) tree.update(node);
+        }
+      }
+      if (prev) {
+        if (step.index < prev.limit) {
+          const old = prev.steps[step.index];
+          // A step that consumes otherwise than before changes what every later step sees on those nodes (the
+          // order of its executors does not: only what it uses per node).
+          if (consumes(old) !== consumes(step) || (consumes(step) && !sameUsage(old.placement!, step.placement!))) {
+            if (consumes(old)) for (const node of old.placement!.reserved.keys()) this.markChanged(prev, node);
+            if (consumes(step)) for (const node of step.placement!.reserved.keys()) this.markChanged(prev, node);
+          }
+        }
+        if (step.index + 1 >= prev.limit) this.previous = undefined;
       }
       if (this.blockerIndex !== undefined) continue;
       if (step.blocking) {
@@ -155,14 +419,145 @@ export class QueueWalk {
       }
     }
   }
+
+  /** walkFifo's pack of the step it is at: carried over from the walk before a repair when that is provably right. */
+  private packStep(shape: AppShape): PackResult {
+    const i = this.steps.length;
+    const prev = this.previous;
+    if (prev && i < prev.limit) {
+      const old = prev.packs[i];
+      if (old && this.carriable(old.reads, prev)) {
+        this.packs[i] = old;
+        this.counters.carried++;
+        return old.result;
+      }
+    }
+    this.flush();
+    const rec = recordReads(() => this.packInto(shape, this.driverNodes, this.frontierView));
+    this.packs[i] = rec;
+    this.counters.packed++;
+    return rec.result;
+  }
+
+  /**
+   * Whether a pack that read `reads` returns the same when the nodes `changed` have the capacity `availableOf`
+   * gives (and their new positions), everything else being as it was: it looked none of them up, and each of its
+   * scans either finds no room for its request on them or stopped at a node ahead of them.
+   */
+  private unaffected(reads: PackReads, changed: Iterable<string>, availableOf: (name: string) => Resources): boolean {
+    if (reads.all) return false;
+    for (const name of changed) {
+      if (reads.nodes.has(name)) return false;
+      const available = availableOf(name);
+      for (const scan of reads.scans) {
+        if (!fits(scan.request, available)) continue;
+        const index = this.orderIndex.get(scan.order);
+        if (!index || scan.stoppedAt === undefined) return false;
+        const at = index.positionOf(name);
+        if (at === undefined) continue; // not in this order: the scan never meets it
+        const stop = index.positionOf(scan.stoppedAt);
+        if (stop === undefined || at < stop) return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * `unaffected` while walking on, in O(log n) per scan however many nodes changed: a scan is unaffected when no
+   * changed node with room for its request lies ahead of its stop (or anywhere in the order, for a scan that ran
+   * to its end), which the index over the changed nodes answers.
+   */
+  private carriable(reads: PackReads, prev: Previous): boolean {
+    if (reads.all) return false;
+    if (prev.changed.size <= reads.nodes.size) {
+      for (const name of prev.changed) if (reads.nodes.has(name)) return false;
+    } else {
+      for (const name of reads.nodes) if (prev.changed.has(name)) return false;
+    }
+    for (const scan of reads.scans) {
+      const index = this.orderIndex.get(scan.order);
+      const tree = index && prev.trees.get(index);
+      if (!index || !tree) return false;
+      const first = tree.next(0, scan.request);
+      if (first < 0) continue;
+      if (scan.stoppedAt === undefined) return false;
+      const stop = index.positionOf(scan.stoppedAt);
+      if (stop === undefined || first < stop) return false;
+    }
+    return true;
+  }
+
+  private markChanged(prev: Previous, name: string): void {
+    if (prev.changed.has(name)) return;
+    prev.changed.add(name);
+    const entry = this.frontierView.get(name);
+    if (!entry) return;
+    prev.changedView.set(name, entry);
+    for (const tree of prev.trees.values()) tree.update(name);
+  }
+
+  private deriveOrders(): void {
+    const { driverPrioritizedNodeLabel: dp, executorPrioritizedNodeLabel: ep } = this.config;
+    this.driverNodes = dp ? prioritizeByLabel(this.sorted, this.base, dp) : this.sorted;
+    const ready = this.sorted.filter((name) => {
+      const n = this.base.get(name)!;
+      return !n.unschedulable && n.ready;
+    });
+    this.executorNodes = ep ? prioritizeByLabel(ready, this.base, ep) : ready;
+  }
+
+  /** Moves an index to a new order array (rebuilding it when the order is no permutation of the old one). */
+  private retarget(index: CapacityIndex, order: string[]): CapacityIndex {
+    const next = index.retarget(order) ? index : attachCapacityIndex(order, this.frontierView);
+    this.orderIndex.set(order, next);
+    // Scans recorded over the old array find the node positions in the new one.
+    if (next !== index) this.orderIndex.set(index.order, next);
+    return next;
+  }
+
+  private sortKey(name: string): NodeSortKey {
+    const e = this.base.get(name)!;
+    return { name, zonePriority: this.zoneRank.get(e.zone)!, available: e.available };
+  }
+
+  private indexQueue(): void {
+    this.positions = new Map();
+    this.queue.forEach((q, i) => this.positions.set(podKey(q.pod.namespace, q.pod.name), i));
+  }
 }
 
+function copyEntry(e: NodeCapacity): NodeCapacity {
+  return { ...e, available: { ...e.available } };
+}
+
+/** Whether walkFifo consumed the step's placement from the frontier. */
+function consumes(step: FifoStep): boolean {
+  return step.fits && step.placement !== undefined && !step.blockedBy;
+}
+
+/** Whether two placements use the same per node. */
+function sameUsage(a: PackResult, b: PackResult): boolean {
+  if (a === b) return true;
+  if (a.reserved.size !== b.reserved.size) return false;
+  for (const [node, r] of a.reserved) {
+    const o = b.reserved.get(node);
+    if (!o || o.cpu !== r.cpu || o.memory !== r.memory || o.gpu !== r.gpu) return false;
+  }
+  return true;
+}
+
+function never(): never {
+  throw new Error("a consuming FIFO step without a shape");
+}
+
+/** How many walks (queue × constraint) are kept; the least recently used goes first. */
+const MAX_WALKS = 32;
+
 /**
- * The walks of one engine, for the current state version only: a change of the state drops them all. Keyed by
- * queue and scheduling constraint.
+ * The walks of one engine, keyed by queue and scheduling constraint, each repaired across state changes (or
+ * rebuilt when it cannot be).
  */
 export class QueueWalks {
-  private version = -1;
   private readonly walks = new Map<string, QueueWalk>();
 
   constructor(
@@ -171,8 +566,9 @@ export class QueueWalks {
   ) {}
 
   /**
-   * The walk of `driver`'s queue over `eligible` (its eligible nodes), continued when it still holds, else
-   * started afresh. `instanceGroupOf` and `shapeOf` are the context's.
+   * The walk of `driver`'s queue over `eligible` (its eligible nodes) at the current state version: continued when
+   * it still holds, repaired when the state changed, else started afresh. `instanceGroupOf` and `shapeOf` are the
+   * context's.
    */
   walkFor(
     driver: PodInfo,
@@ -181,31 +577,28 @@ export class QueueWalks {
     instanceGroupOf: (p: PodInfo) => string,
     shapeOf: (p: PodInfo) => ReturnType<FifoWalkOptions["shapeOf"]>,
   ): QueueWalk {
-    if (this.version !== this.state.version) {
-      this.walks.clear();
-      this.version = this.state.version;
-    }
     const group = instanceGroupOf(driver);
     const key = JSON.stringify([driver.schedulerName, group, driver.nodeSelector, driver.requiredNodeTerms, driver.tolerations]);
     const cached = this.walks.get(key);
-    if (cached && cached.holds(this.state.version, nowMs) && sameNodes(cached.eligible, eligible)) {
+    if (cached && sameNodes(cached.eligible, eligible)) {
       // The driver itself may have been observed since: a walk over a queue without it is still right for it
       // (it is placed by creation time), and a queued one knows its position.
-      return cached;
+      if (cached.holds(this.state.version, nowMs)) return this.use(key, cached);
+      if (cached.version !== this.state.version) {
+        const queue =
+          cached.queueVersion === this.state.queueVersion ? cached.queue : driverQueue(this.state, this.config, driver, instanceGroupOf);
+        if (cached.repair(nowMs, queue)) return this.use(key, cached);
+      }
     }
     const queue = driverQueue(this.state, this.config, driver, instanceGroupOf);
-    const walk = new QueueWalk(
-      this.state,
-      this.config,
-      this.state.version,
-      queue,
-      eligible,
-      buildMetadata(this.state, eligible),
-      enforceAfterMs(this.config, group),
-      shapeOf,
-      nowMs,
-    );
+    const walk = new QueueWalk(this.state, this.config, queue, eligible, enforceAfterMs(this.config, group), shapeOf, nowMs);
+    return this.use(key, walk);
+  }
+
+  private use(key: string, walk: QueueWalk): QueueWalk {
+    this.walks.delete(key);
     this.walks.set(key, walk);
+    if (this.walks.size > MAX_WALKS) this.walks.delete(this.walks.keys().next().value!);
     return walk;
   }
 }

@@ -58,24 +58,80 @@ export class ClusterState {
   private readonly observed = new Map<string, { pod: PodInfo; expiresAtMs: number }>();
   /** Overhead per node, and what each overhead pod contributes to it (by namespace/name). */
   private readonly overheadByNode = new Map<string, Resources>();
-  private readonly overheadPods = new Map<string, { node: string; requests: Resources }>();
+  private readonly overheadPods = new Map<string, { node: string; requests: Resources; schedulerName: string }>();
+  /** The part of the overhead per node that pods of each scheduler make up (scheduler name → node → sum). */
+  private readonly overheadByScheduler = new Map<string, Map<string, Resources>>();
   /** How many reservation slots and soft reservations name each pod (namespace/name). */
   private readonly reservedPodRefs = new Map<string, number>();
   /** Applications (namespace/appId) whose reservation may have a slot freed by a deleted pod. */
   readonly compactionCandidates = new Set<string>();
   /** Bumped on every change; lets callers cache derived views. */
   version = 0;
+  /**
+   * Bumped when what sizes applications changes (Spark conf ConfigMaps, SparkApplications): a view kept across
+   * versions (a repaired FIFO walk) re-reads every shape then.
+   */
+  shapeVersion = 0;
+  /**
+   * The names of the nodes whose capacity inputs (the node, its overhead, what is reserved on it) changed, in
+   * order, so that views kept across versions catch up on the nodes a change touched instead of re-deriving every
+   * node (queue-walks.ts). Absolute positions: `journalStart` is the position of `journal[0]`; a reader that fell
+   * behind what was trimmed rebuilds.
+   */
+  /** Bumped when a node is added, changed or removed (eligibility is cached per scheduling constraint). */
+  nodesVersion = 0;
+  /**
+   * Bumped when what makes a FIFO queue may change: a driver pod added, changed or removed, a reservation
+   * appearing or going (an admitted driver leaves its queue). A kept walk re-reads its queue only then.
+   */
+  queueVersion = 0;
+  private journal: string[] = [];
+  private journalStart = 0;
 
   // ---- nodes --------------------------------------------------------------------------------
 
   upsertNode(node: NodeInfo): void {
+    // Node status heartbeats arrive as updates that change nothing the engine reads: they change no version, so
+    // nothing kept per version or per node set is dropped for them.
+    const old = this.nodes.get(node.name);
+    if (old && old !== node && sameNode(old, node)) return;
     this.nodes.set(node.name, node);
+    this.touch(node.name);
+    this.nodesVersion++;
     this.version++;
   }
 
   removeNode(name: string): void {
     this.nodes.delete(name);
+    this.touch(name);
+    this.nodesVersion++;
     this.version++;
+  }
+
+  // ---- the journal of touched nodes ------------------------------------------------------------
+
+  /** The position a reader is at once it has read every touched node so far. */
+  get journalEnd(): number {
+    return this.journalStart + this.journal.length;
+  }
+
+  /**
+   * The nodes touched since position `from` (repeats possible), or undefined when that part of the journal was
+   * trimmed (the reader must rebuild).
+   */
+  touchedSince(from: number): readonly string[] | undefined {
+    if (from < this.journalStart) return undefined;
+    return this.journal.slice(from - this.journalStart);
+  }
+
+  private touch(node: string): void {
+    this.journal.push(node);
+    // Bounded: the oldest half goes once it is long (readers that far behind rebuild, which costs what the
+    // changes would have).
+    if (this.journal.length >= 2 * JOURNAL_KEEP) {
+      this.journal = this.journal.slice(JOURNAL_KEEP);
+      this.journalStart += JOURNAL_KEEP;
+    }
   }
 
   // ---- pods ---------------------------------------------------------------------------------
@@ -84,8 +140,10 @@ export class ClusterState {
     const key = podKey(pod.namespace, pod.name);
     const seen = this.observed.get(key);
     if (seen && (seen.pod.uid === "" || seen.pod.uid === pod.uid)) this.observed.delete(key);
+    if (this.drivers.has(key) || pod.labels["spark-role"] === "driver") this.queueVersion++;
     this.pods.set(key, pod);
     if (pod.labels["spark-role"] === "driver") this.drivers.add(key);
+    else this.drivers.delete(key);
     this.refreshOverhead(key);
     this.version++;
   }
@@ -94,7 +152,7 @@ export class ClusterState {
     const key = podKey(namespace, name);
     const pod = this.pods.get(key);
     this.pods.delete(key);
-    this.drivers.delete(key);
+    if (this.drivers.delete(key)) this.queueVersion++;
     this.refreshOverhead(key);
     if (pod && this.reservedPodRefs.has(key)) {
       const id = classifyPod(pod);
@@ -193,20 +251,28 @@ export class ClusterState {
     const old = this.confMaps.get(key);
     if (old && sameData(old, data)) return;
     this.confMaps.set(key, { ...data });
+    this.shapeVersion++;
     this.version++;
   }
 
   removeConfigMap(namespace: string, name: string): void {
-    if (this.confMaps.delete(podKey(namespace, name))) this.version++;
+    if (this.confMaps.delete(podKey(namespace, name))) {
+      this.shapeVersion++;
+      this.version++;
+    }
   }
 
   putSparkApplication(namespace: string, name: string, app: unknown): void {
     this.sparkApps.set(podKey(namespace, name), app);
+    this.shapeVersion++;
     this.version++;
   }
 
   removeSparkApplication(namespace: string, name: string): void {
-    if (this.sparkApps.delete(podKey(namespace, name))) this.version++;
+    if (this.sparkApps.delete(podKey(namespace, name))) {
+      this.shapeVersion++;
+      this.version++;
+    }
   }
 
   // ---- reservations -------------------------------------------------------------------------
@@ -297,6 +363,7 @@ export class ClusterState {
 
   private setVisible(key: string, r: Reservation | undefined): Reservation | undefined {
     const old = this.reservations.get(key);
+    if (!old !== !r) this.queueVersion++;
     if (r) this.reservations.set(key, r);
     else this.reservations.delete(key);
     if (r) for (const pod of r.pods.values()) this.reference(r.namespace, pod, +1);
@@ -311,7 +378,12 @@ export class ClusterState {
   /** Re-derives one reservation's per-node usage: its visible slots, or while held the larger of base and visible. */
   private recount(key: string): void {
     const old = this.contributions.get(key);
-    if (old) for (const [node, res] of old) subInto(this.reserved.get(node)!, res);
+    if (old) {
+      for (const [node, res] of old) {
+        subInto(this.reserved.get(node)!, res);
+        this.touch(node);
+      }
+    }
     const visible = this.reservations.get(key);
     const next = usageByNode(visible);
     const h = this.held.get(key);
@@ -332,6 +404,7 @@ export class ClusterState {
       let u = this.reserved.get(node);
       if (!u) this.reserved.set(node, (u = zero()));
       addInto(u, res);
+      this.touch(node);
     }
     this.version++;
   }
@@ -406,6 +479,11 @@ export class ClusterState {
     return this.overheadByNode.get(node) ?? zero();
   }
 
+  /** The part of a node's overhead made of pods scheduled by `schedulerName` (read it, do not change it). */
+  overheadOfScheduler(schedulerName: string, node: string): Resources | undefined {
+    return this.overheadByScheduler.get(schedulerName)?.get(node);
+  }
+
   /** Counts a reservation (slot or soft) naming a pod; a pod's overhead changes when its count leaves or reaches 0. */
   private reference(namespace: string, pod: string, delta: 1 | -1): void {
     const key = podKey(namespace, pod);
@@ -421,14 +499,22 @@ export class ClusterState {
     const old = this.overheadPods.get(key);
     if (old) {
       subInto(this.overheadByNode.get(old.node)!, old.requests);
+      subInto(this.overheadByScheduler.get(old.schedulerName)!.get(old.node)!, old.requests);
       this.overheadPods.delete(key);
+      this.touch(old.node);
     }
     const p = this.pods.get(key);
     if (!p || !p.nodeName || p.terminated || this.reservedPodRefs.has(key)) return;
+    this.touch(p.nodeName);
     let sum = this.overheadByNode.get(p.nodeName);
     if (!sum) this.overheadByNode.set(p.nodeName, (sum = zero()));
     addInto(sum, p.requests);
-    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests });
+    let byNode = this.overheadByScheduler.get(p.schedulerName);
+    if (!byNode) this.overheadByScheduler.set(p.schedulerName, (byNode = new Map()));
+    let part = byNode.get(p.nodeName);
+    if (!part) byNode.set(p.nodeName, (part = zero()));
+    addInto(part, p.requests);
+    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests, schedulerName: p.schedulerName });
   }
 
   private account(slots: Iterable<Slot>, sign: 1 | -1): void {
@@ -437,8 +523,25 @@ export class ClusterState {
       if (!u) this.reserved.set(s.node, (u = zero()));
       if (sign > 0) addInto(u, s.resources);
       else subInto(u, s.resources);
+      this.touch(s.node);
     }
   }
+}
+
+/** How many journal entries are kept at least (see `touch`). */
+const JOURNAL_KEEP = 1 << 16;
+
+function sameNode(a: NodeInfo, b: NodeInfo): boolean {
+  return (
+    a.createdAtMs === b.createdAtMs &&
+    a.unschedulable === b.unschedulable &&
+    a.ready === b.ready &&
+    a.allocatable.cpu === b.allocatable.cpu &&
+    a.allocatable.memory === b.allocatable.memory &&
+    a.allocatable.gpu === b.allocatable.gpu &&
+    sameData(a.labels, b.labels) &&
+    JSON.stringify(a.taints) === JSON.stringify(b.taints)
+  );
 }
 
 function sameData(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {

@@ -179,3 +179,104 @@ describe("exceedsClusterCapacity", () => {
     expect(exceedsClusterCapacity(engine.ctx, driver, staticShape(20))).toBe(false);
   });
 });
+
+describe("the empty-cluster view kept across state changes", () => {
+  for (const binpack of ["single-az-tightly-pack", "tightly-pack", "distribute-evenly"]) it(`equals the view derived from every pod after each random change; verdicts equal fresh packs (${binpack})`, async () => {
+    const { emptyClusterView } = await import("../../src/engine/cluster-capacity.js");
+    const { driverPod, node, otherPod } = await import("./harness.js");
+    const { podFromObject } = await import("../../src/engine/model.js");
+    let s = 12345;
+    const r = (n: number) => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return (s >>> 8) % n;
+    };
+    const engine = new Engine({ ...config, binpack: getBinpacker(binpack) });
+    const { state } = engine;
+    const names = Array.from({ length: 12 }, (_, i) => `n${i}`);
+    // Near the cluster's size (12 nodes of 16 cpu), so that changes flip verdicts.
+    const shapes: AppShape[] = Array.from({ length: 10 }, (_, i) => ({
+      driver: res(1000, GiB, 0),
+      executor: res(4000, 4 * GiB, 0),
+      minExecutors: 20 + 3 * i,
+      maxExecutors: 20 + 3 * i,
+      dynamicAllocation: false,
+      source: "annotations",
+    }));
+    let reused = 0;
+    let flips = 0;
+    const last = new Map<number, boolean>();
+    for (const n of names) state.upsertNode(node(n, { cpu: "16", memory: "32Gi" }));
+    const driver = driverPod("probe");
+    const ours = (name: string, nodeName: string) =>
+      podFromObject({
+        metadata: { name, namespace: "spark", uid: name, labels: { "spark-role": "executor", "spark-app-id": "x" } },
+        spec: { nodeName, schedulerName: "spark-scheduler", containers: [{ name: "c", resources: { requests: { cpu: "1", memory: "1Gi" } } }] },
+        status: { phase: "Running" },
+      });
+    const pods: PodInfo[] = [];
+    const expected = () => {
+      const reserved = new Set<string>();
+      for (const res of state.reservations.values()) for (const p of res.pods.values()) reserved.add(`${res.namespace}/${p}`);
+      const out = new Map<string, { cpu: number; memory: number; gpu: number }>();
+      for (const n of state.nodes.values()) out.set(n.name, { ...n.allocatable });
+      for (const [key, p] of state.pods) {
+        if (!p.nodeName || p.terminated || p.schedulerName === config.schedulerName || reserved.has(key)) continue;
+        const a = out.get(p.nodeName);
+        if (!a) continue;
+        a.cpu -= p.requests.cpu;
+        a.memory -= p.requests.memory;
+        a.gpu -= p.requests.gpu;
+      }
+      return out;
+    };
+    emptyClusterView(engine.ctx, driver);
+    for (let step = 0; step < 300; step++) {
+      const k = r(5);
+      const at = names[r(names.length)];
+      if (k === 0 || pods.length === 0) {
+        const p = r(2) === 0 ? otherPod(`o${step}`, at, `${1 + r(12)}`, `${1 + r(12)}Gi`) : ours(`e${step}`, at);
+        state.upsertPod(p);
+        pods.push(p);
+      } else if (k === 1) {
+        const [p] = pods.splice(r(pods.length), 1);
+        state.removePod(p.namespace, p.name);
+      } else if (k === 2) {
+        // A reservation naming one of the pods takes it out of the overhead, and gives it back when it goes.
+        const p = pods[r(pods.length)];
+        const appId = `app${step}`;
+        state.putReservation({
+          namespace: p.namespace,
+          appId,
+          driverPod: "d",
+          driverUid: "",
+          slots: new Map([[DRIVER_SLOT, { node: at, resources: res(1000, GiB, 0) }], [executorSlotName(1), { node: at, resources: res(1000, GiB, 0) }]]),
+          pods: new Map([[executorSlotName(1), p.name]]),
+          createdAtMs: 0,
+        });
+        if (r(2) === 0) state.removeReservation(p.namespace, appId);
+      } else if (k === 3) {
+        const n = state.nodes.get(at)!;
+        state.upsertNode({ ...n, allocatable: { ...n.allocatable, cpu: n.allocatable.cpu + 1000 } });
+      } else {
+        // A heartbeat: the same node again changes nothing.
+        state.upsertNode({ ...state.nodes.get(at)! });
+      }
+      const view = emptyClusterView(engine.ctx, driver);
+      const want = expected();
+      for (const [name, entry] of view.metadata) expect(entry.available, `step ${step}, node ${name}`).toEqual(want.get(name));
+      const fresh = new Map([...view.metadata].map(([name, e]) => [name, { ...e, available: { ...want.get(name)! }, schedulable: { ...want.get(name)! } }]));
+      const order = [...view.names];
+      for (const shape of shapes) {
+        const cached = view.verdicts.size;
+        const got = exceedsClusterCapacity(engine.ctx, driver, shape);
+        if (view.verdicts.size === cached) reused++;
+        const want = !engine.config.binpack.pack(shape.driver, shape.executor, shape.minExecutors, order, order, fresh).hasCapacity;
+        expect(got, `step ${step}`).toBe(want);
+        if (last.has(shape.minExecutors) && last.get(shape.minExecutors) !== want) flips++;
+        last.set(shape.minExecutors, want);
+      }
+    }
+    if (binpack !== "single-az-tightly-pack") expect(reused).toBeGreaterThan(100);
+    expect(flips).toBeGreaterThan(10);
+  });
+});

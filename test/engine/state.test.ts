@@ -6,7 +6,7 @@ import { type PodInfo, podKey } from "../../src/engine/model.js";
 import type { Reservation } from "../../src/engine/reservation.js";
 import { type Resources, addInto, zero } from "../../src/engine/resources.js";
 import { ClusterState } from "../../src/engine/state.js";
-import { otherPod } from "./harness.js";
+import { node, otherPod } from "./harness.js";
 
 /** Overhead computed the slow way: every bound, live pod named by no reservation or soft reservation. */
 function bruteOverhead(state: ClusterState): Map<string, Resources> {
@@ -173,5 +173,19 @@ describe("held reservations with opaque resourceVersions", () => {
     state.confirmReservation(copy("ttt", "n4"));
     state.release("ns", "app");
     expect(state.getReservation("ns", "app")?.resourceVersion).toBe("aaa");
+  });
+});
+
+describe("node heartbeats", () => {
+  it("an update that changes nothing the engine reads moves no version; a real change does", () => {
+    const s = new ClusterState();
+    s.upsertNode(node("n1"));
+    const v = s.version;
+    s.upsertNode(node("n1"));
+    expect(s.version).toBe(v);
+    expect(s.nodesVersion).toBe(1);
+    s.upsertNode(node("n1", { cpu: "7" }));
+    expect(s.version).toBeGreaterThan(v);
+    expect(s.touchedSince(0)).toEqual(["n1", "n1"]);
   });
 });
