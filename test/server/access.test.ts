@@ -1,8 +1,6 @@
 // Access control: the Connect services behind a TokenReview + SubjectAccessReview (against the fake API server),
 // the review cache, the loopback policy, and the extender route's source addresses.
 
-import { request as httpRequest } from "node:http";
-import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +12,7 @@ import { KubeAccessReviewer } from "../../src/kube/access-review.js";
 import { ReviewCache, bearerToken, extenderSourceFilter, isLoopback, parseSources } from "../../src/server/access.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
-import { type TestApp, bothClients, example, postJson, startTestApp } from "./app-harness.js";
+import { type TestApp, bothClients, example, postFrom, postJson, startTestApp } from "./app-harness.js";
 
 async function failure(p: Promise<unknown>): Promise<ConnectError> {
   try {
@@ -185,43 +183,6 @@ describe("addresses and tokens", () => {
   });
 });
 
-/**
- * An HTTP/1.1 request that reaches the server on a connection whose remote address is `address`: the accepted
- * socket of a loopback relay, with its remote address replaced, is handed to the server as a new connection. So
- * a caller elsewhere is tested on any machine, with or without an address other than loopback.
- */
-async function requestFrom(
-  t: TestApp,
-  address: string,
-  path: string,
-  body: string,
-): Promise<{ status: number; json: any }> {
-  const relay = createServer();
-  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
-  const accepted = new Promise<Socket>((resolve) => relay.once("connection", resolve));
-  const client = connect((relay.address() as AddressInfo).port, "127.0.0.1");
-  const serverSide = await accepted;
-  Object.defineProperty(serverSide, "remoteAddress", { value: address });
-  relay.close();
-  t.app.server.netServer.emit("connection", serverSide);
-  try {
-    return await new Promise((resolve, reject) => {
-      const req = httpRequest(
-        { method: "POST", path, headers: { "content-type": "application/json", host: "spark-scheduler" }, createConnection: () => client },
-        (res) => {
-          let text = "";
-          res.on("data", (c) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  } finally {
-    client.destroy();
-  }
-}
-
 describe("the extender route and access.rpc: loopback", () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -238,15 +199,15 @@ describe("the extender route and access.rpc: loopback", () => {
     expect(res.json.NodeNames).toHaveLength(1);
     expect((await bothClients(createConnectTransport({ baseUrl: `http://127.0.0.1:${t.app.server.port}`, httpVersion: "1.1" })).listReservations({})).reservations).toHaveLength(1);
     // The simulated connection of the test below, from loopback, is served: only its address decides.
-    expect((await requestFrom(t, "::ffff:127.0.0.1", "/sparkscheduler.v1.SparkSchedulerService/ListQueues", "{}")).status).toBe(200);
+    expect((await postFrom(t, "::ffff:127.0.0.1", "/sparkscheduler.v1.SparkSchedulerService/ListQueues", "{}")).status).toBe(200);
   });
 
   it("refuses other callers, unless access.extender-allowed-sources lists them", async () => {
     const before = t.engine.state.reservations.size;
     for (const address of ["192.0.2.7", "::ffff:10.1.2.3", "fd00::7"]) {
-      const res = await requestFrom(t, address, "/predicates", JSON.stringify(example("driver-too-big")));
+      const res = await postFrom(t, address, "/predicates", JSON.stringify(example("driver-too-big")));
       expect([address, res.status, res.json.reason]).toEqual([address, 403, "PERMISSION_DENIED"]);
-      const rpc = await requestFrom(t, address, "/sparkscheduler.v1.SparkSchedulerService/ListReservations", "{}");
+      const rpc = await postFrom(t, address, "/sparkscheduler.v1.SparkSchedulerService/ListReservations", "{}");
       expect([address, rpc.status, rpc.json.code]).toEqual([address, 403, "permission_denied"]);
     }
     expect(t.engine.state.getPod("spark", "too-big-driver")).toBeUndefined();
@@ -255,10 +216,10 @@ describe("the extender route and access.rpc: loopback", () => {
     const open = await startTestApp({ access: { rpc: "loopback", extenderAllowedSources: ["192.0.2.0/24", "fd00::7"] } });
     try {
       for (const address of ["192.0.2.7", "::ffff:192.0.2.8", "fd00::7"]) {
-        const ok = await requestFrom(open, address, "/predicates", JSON.stringify(example("driver-etl")));
+        const ok = await postFrom(open, address, "/predicates", JSON.stringify(example("driver-etl")));
         expect([address, ok.status, ok.json.NodeNames]).toEqual([address, 200, [expect.any(String)]]);
       }
-      expect((await requestFrom(open, "192.0.3.1", "/predicates", JSON.stringify(example("driver-etl")))).status).toBe(403);
+      expect((await postFrom(open, "192.0.3.1", "/predicates", JSON.stringify(example("driver-etl")))).status).toBe(403);
     } finally {
       await open.close();
     }

@@ -1,6 +1,10 @@
 // Starts the whole service (engine, scheduler, every transport) on an embedded cluster, on a free port.
 
 import { readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { type AddressInfo, type Socket, connect, createServer } from "node:net";
+import * as tls from "node:tls";
 import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { type Logger, pino } from "pino";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
@@ -102,4 +106,55 @@ export type BothClients = Client<typeof SparkSchedulerService> & Client<typeof E
 
 export function bothClients(transport: Transport): BothClients {
   return { ...createClient(SparkSchedulerService, transport), ...createClient(ExtenderService, transport) };
+}
+
+/**
+ * A POST that reaches the server on a connection whose remote address is `address`: the accepted socket of a
+ * loopback relay, with its remote address replaced, is handed to the server as a new connection, so a caller
+ * elsewhere is tested on any machine, with or without an address other than loopback. With `tls`, the request
+ * goes over TLS on that connection (`tls` are the client's options: CA, client certificate); the TLS socket the
+ * server wraps around it reads the address from the TCP handle, so it is replaced there too.
+ */
+export async function postFrom(
+  t: TestApp,
+  address: string,
+  path: string,
+  body: string,
+  tlsOptions?: tls.ConnectionOptions,
+): Promise<{ status: number; json: any }> {
+  const relay = createServer();
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  const accepted = new Promise<Socket>((resolve) => relay.once("connection", resolve));
+  const raw = connect((relay.address() as AddressInfo).port, "127.0.0.1");
+  const serverSide = await accepted;
+  Object.defineProperty(serverSide, "remoteAddress", { value: address });
+  relay.close();
+  if (tlsOptions) {
+    t.app.server.netServer.once("secureConnection", (s: tls.TLSSocket) => Object.defineProperty(s, "remoteAddress", { value: address }));
+  }
+  t.app.server.netServer.emit("connection", serverSide);
+  const socket = tlsOptions ? tls.connect({ socket: raw, servername: "localhost", ALPNProtocols: ["http/1.1"], ...tlsOptions }) : raw;
+  const send = tlsOptions ? httpsRequest : httpRequest;
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = send(
+        {
+          method: "POST",
+          path,
+          host: tlsOptions ? "localhost" : undefined,
+          headers: { "content-type": "application/json", ...(tlsOptions ? {} : { host: "spark-scheduler" }) },
+          createConnection: () => socket,
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  } finally {
+    socket.destroy();
+  }
 }

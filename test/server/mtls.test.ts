@@ -5,8 +5,6 @@
 // route admits a caller elsewhere by its certificate; a rotated client CA bundle is reloaded.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
-import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
@@ -24,7 +22,7 @@ import { parseCaBundle } from "../../src/server/listen.js";
 import { TlsReloader } from "../../src/server/tls-reload.js";
 import { FakeApiServer } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
-import { type TestApp, bothClients, example, startTestApp } from "./app-harness.js";
+import { type TestApp, bothClients, example, postFrom, startTestApp } from "./app-harness.js";
 import { type Issued, TestCa } from "./test-certs.js";
 
 // The serving pair of the other TLS tests (CN spark-scheduler-test, for 127.0.0.1): clients trust it as their CA.
@@ -86,41 +84,6 @@ const reviews = (server: FakeApiServer) => ({
   tokens: server.requests.filter((r) => r.path.endsWith("/tokenreviews")).length,
   access: server.requests.filter((r) => r.path.endsWith("/subjectaccessreviews")).length,
 });
-
-/**
- * A TLS request that reaches the server on a connection whose remote address is `address` (a loopback relay's
- * accepted socket with its remote address replaced, handed to the server as a new connection), so a caller
- * elsewhere is tested on any machine.
- */
-async function requestFrom(t: TestApp, address: string, identity: Issued | undefined, path: string, body: string): Promise<{ status: number; json: any }> {
-  const relay = createServer();
-  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
-  const accepted = new Promise<Socket>((resolve) => relay.once("connection", resolve));
-  const raw = connect((relay.address() as AddressInfo).port, "127.0.0.1");
-  const serverSide = await accepted;
-  Object.defineProperty(serverSide, "remoteAddress", { value: address });
-  relay.close();
-  // The TLS socket the server wraps around it reads the address from the TCP handle: replaced there too.
-  t.app.server.netServer.once("secureConnection", (s: tls.TLSSocket) => Object.defineProperty(s, "remoteAddress", { value: address }));
-  t.app.server.netServer.emit("connection", serverSide);
-  const secure = tls.connect({ socket: raw, servername: "localhost", ca: serving.cert, ALPNProtocols: ["http/1.1"], ...(identity ?? {}) });
-  try {
-    return await new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        { method: "POST", path, host: "localhost", headers: { "content-type": "application/json" }, createConnection: () => secure },
-        (res) => {
-          let text = "";
-          res.on("data", (c) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  } finally {
-    secure.destroy();
-  }
-}
 
 describe("client certificates with access.rpc: kubernetes (tls.client-auth: optional)", () => {
   let api: FakeApiServer;
@@ -194,11 +157,11 @@ describe("client certificates with access.rpc: kubernetes (tls.client-auth: opti
       [forged, 401, "UNAUTHENTICATED"],
     ];
     for (const [identity, status, reason] of refused) {
-      const res = await requestFrom(t, "192.0.2.7", identity, "/predicates", driver);
+      const res = await postFrom(t, "192.0.2.7", "/predicates", driver, { ca: serving.cert, ...(identity ?? {}) });
       expect([res.status, res.json.reason]).toEqual([status, reason]);
     }
     expect(t.engine.state.getPod("spark", "too-big-driver")).toBeUndefined();
-    const ok = await requestFrom(t, "192.0.2.7", carol, "/predicates", driver);
+    const ok = await postFrom(t, "192.0.2.7", "/predicates", driver, { ca: serving.cert, ...carol });
     expect(ok.status).toBe(200);
     expect(t.engine.state.getPod("spark", "too-big-driver")).toBeDefined();
   });
