@@ -115,6 +115,12 @@ function accessOptions(config: ServiceConfig, reviewer: KubeAccessReviewer | und
   };
 }
 
+/**
+ * How long a SIGTERM's shutdown may take: the server's grace for in-flight requests (5 s) plus the backend's
+ * lease release and informer stops, well inside Kubernetes' default terminationGracePeriodSeconds (30 s).
+ */
+const SHUTDOWN_DEADLINE_MS = 15_000;
+
 async function main(): Promise<void> {
   let config: ServiceConfig;
   try {
@@ -200,12 +206,21 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "shutting down");
+    log.info({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, "shutting down");
+    // A step waiting on an API server that no longer answers (a lease renewal or release whose request hangs
+    // in a partition) must not keep the pod Terminating until the kubelet's SIGKILL: exit at the deadline.
+    let step = "closing the server";
+    setTimeout(() => {
+      log.error({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS, step }, "shutdown did not finish in time; exiting");
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     clearInterval(healthTimer);
     tlsReloader?.stop();
     metrics.close();
     await app.close();
+    step = "stopping the extras (marker, demands, SparkApplications)";
     await stopExtras();
+    step = "stopping the backend (leader election, informers)";
     await backend.stop();
     process.exit(0);
   };

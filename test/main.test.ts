@@ -225,4 +225,40 @@ describe("npm start", () => {
       await server.stop();
     }
   });
+
+  it("exits on SIGTERM within the shutdown deadline when API writes hang (a lease renewal in flight)", async () => {
+    const server = await FakeApiServer.start();
+    const dir = mkdtempSync(join(tmpdir(), "sigterm-main-"));
+    const kubeconfig = await writeKubeConfigFile(server.url);
+    try {
+      putEstablishedCrd(server);
+      server.put(NODES, {
+        metadata: { name: "node-a1", labels: { resource_channel: "batch" } },
+        status: { allocatable: { cpu: "64", memory: "256Gi" }, conditions: [{ type: "Ready", status: "True" }] },
+      });
+      // The extender's own Lease: it renews by writing, so a renewal is in flight when writes hang.
+      const config = join(dir, "config.yaml");
+      writeFileSync(config, "leader-election:\n  mode: own-lease\n  retry-period: 500ms\n  renew-deadline: 4s\n");
+      const { url, child, logs } = await startMain(["--kube-config", kubeconfig.path, "--config", config]);
+      await eventually(async () => ((await (await fetch(`${url}/readyz`)).json()) as any).schedules === true, 10_000, 50);
+      // The API server stops answering writes (a partition, an overloaded etcd): every write hangs.
+      server.setWriteLatency(3_600_000);
+      // A driver's admission now waits for its reservation write.
+      void postJson(`${url}/predicates`, example("driver-etl")).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      const t0 = Date.now();
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise<"hung">((r) => setTimeout(() => r("hung"), 25_000))]);
+      expect(code, logs.slice(-20).join("\n")).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      const last = JSON.parse(logs.filter((l) => l.startsWith("{")).at(-1)!);
+      expect(last).toMatchObject({ level: 50, msg: "shutdown did not finish in time; exiting", step: expect.stringMatching(/backend/) });
+    } finally {
+      for (const c of children.splice(0)) c.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+      await kubeconfig.cleanup();
+      await server.stop();
+    }
+  }, 45_000);
 });

@@ -20,7 +20,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { RR_GROUP, RR_KIND, RR_PLURAL, RR_VERSION } from "../engine/reservation.js";
-import { apiErrorCode, apiErrorMessage, isTransientApiError } from "./reservation-writer.js";
+import { apiErrorCode, apiErrorMessage, backoffMs, isTransientApiError, sleep } from "./reservation-writer.js";
 
 export const RR_CRD_NAME = `${RR_PLURAL}.${RR_GROUP}`;
 
@@ -156,8 +156,12 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
   const deadline = Date.now() + timeoutMs;
   let lastSeen: string;
   let created = false;
+  // Consecutive transient failures: an unreachable or overloaded API server is retried with the backoff of
+  // src/kube/ (pollMs doubling to 5 s), not polled every pollMs by every replica of a crash-looping service.
+  let failures = 0;
 
   for (;;) {
+    let waitMs = pollMs;
     try {
       const crd = await readCrd(api);
       if (!crd) {
@@ -166,6 +170,7 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
         log.info({ crd: RR_CRD_NAME, op: "create" }, "created the ResourceReservation CRD");
         lastSeen = "created, not yet Established";
       } else {
+        failures = 0;
         verifyServesV1beta2(crd);
         if (isEstablished(crd)) {
           log.info({ crd: RR_CRD_NAME, created }, "ResourceReservation CRD is Established");
@@ -180,18 +185,20 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
         lastSeen = "created concurrently by another replica";
       } else if (isTransientApiError(e)) {
         lastSeen = `API error: ${message}`;
-        log.warn({ crd: RR_CRD_NAME, err: message }, "transient error while checking the ResourceReservation CRD");
+        failures++;
+        waitMs = backoffMs({ initialBackoffMs: pollMs, maxBackoffMs: Math.max(pollMs, 5_000) }, failures);
+        log.warn({ crd: RR_CRD_NAME, err: message, attempt: failures, delayMs: waitMs }, "transient error while checking the ResourceReservation CRD");
       } else {
         throw new CrdError(`cannot check or create CRD ${RR_CRD_NAME}: ${message}`);
       }
     }
-    if (Date.now() + pollMs > deadline) {
+    if (Date.now() + waitMs > deadline) {
       throw new CrdError(
         `CRD ${RR_CRD_NAME} did not become Established within ${timeoutMs} ms (last seen: ${lastSeen}); ` +
           `it was left in place`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await sleep(waitMs);
   }
 }
 

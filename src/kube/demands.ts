@@ -17,6 +17,7 @@ import type { DemandIntent, DemandUnit } from "../engine/decision.js";
 import { isValidLabelValue, objectNameFor } from "../engine/reservation.js";
 import { APP_ID_LABEL } from "../engine/spark-pods.js";
 import { GPU_RESOURCE, type Resources, formatCpu, formatMemory } from "../engine/resources.js";
+import { backoffMs, sleep } from "./reservation-writer.js";
 
 export const DEMAND_GROUP = "scaler.palantir.com";
 export const DEMAND_VERSION = "v1alpha2";
@@ -25,6 +26,7 @@ export const DEMAND_CRD_NAME = `${DEMAND_PLURAL}.${DEMAND_GROUP}`;
 
 const MAX_ATTEMPTS = 4;
 const INITIAL_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 2_000;
 /** Upper bound of the believed-to-exist set. */
 const MAX_TRACKED = 50_000;
 
@@ -89,7 +91,6 @@ function retryable(e: unknown): boolean {
   return code === undefined || code >= 500 || code === 429;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class DemandWriter {
   private readonly custom: k8s.CustomObjectsApi;
@@ -215,9 +216,9 @@ export class DemandWriter {
         return;
       } catch (e) {
         if (attempt >= MAX_ATTEMPTS || this.stopped || !retryable(e)) throw e;
-        const backoffMs = INITIAL_BACKOFF_MS * 2 ** (attempt - 1);
-        this.log.warn({ demand: key, op, attempt, backoffMs, err: e }, "demand write failed; retrying");
-        await sleep(backoffMs);
+        const delayMs = backoffMs({ initialBackoffMs: INITIAL_BACKOFF_MS, maxBackoffMs: MAX_BACKOFF_MS }, attempt);
+        this.log.warn({ demand: key, op, attempt, delayMs, err: e }, "demand write failed; retrying");
+        await sleep(delayMs);
       }
     }
   }

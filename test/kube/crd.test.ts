@@ -76,6 +76,16 @@ describe("ResourceReservation CRD", () => {
     expect(server.requests.filter((r) => r.path.includes("customresourcedefinitions"))).toHaveLength(3);
   });
 
+  it("backs off while the API server keeps failing, instead of polling it every pollMs", async () => {
+    server.injectFault({ pathIncludes: "customresourcedefinitions", status: 503, times: Infinity });
+    const failure = ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1500, pollMs: 10 });
+    await expect(failure).rejects.toThrow(/did not become Established within 1500 ms \(last seen: API error: .*503/);
+    // Polling every 10 ms would make ~100 calls in 1.5 s; doubling from 10 ms makes about 8.
+    const calls = server.requests.filter((r) => r.path.includes("customresourcedefinitions")).length;
+    expect(calls).toBeGreaterThanOrEqual(4);
+    expect(calls).toBeLessThanOrEqual(14);
+  });
+
   it("fails at once on a non-transient error such as Forbidden", async () => {
     server.injectFault({ pathIncludes: "customresourcedefinitions", status: 403, times: Infinity });
     await expect(ensureCrd(makeKubeConfig(server.url), silentLog, { timeoutMs: 1000, pollMs: 10 })).rejects.toThrow(
