@@ -35,6 +35,7 @@ import {
 import type { NodeCapacity, NodeMetadata, PackResult } from "./binpack/types.js";
 import { buildMetadata, nodeCapacityOf, sameNodeCapacity } from "./capacity-view.js";
 import type { EngineConfig } from "./config.js";
+import { constraintKey } from "./eligibility.js";
 import {
   type FifoStep,
   type FifoWalkOptions,
@@ -356,9 +357,12 @@ export class QueueWalk {
 
     // The cursor goes back to step j at most (giving back what the steps from there consumed), and takes the
     // changed nodes' new entries (nothing before j consumed from them).
+    const cost = consumptionCost(this.steps);
     if (this.cursorAt > j) {
-      for (let i = j; i < this.cursorAt; i++) giveBack(this.cursorView, this.steps[i], this.cursorDirty, this.counters);
-      this.cursorAt = j;
+      // Giving back costs what the steps consumed; starting again from the base costs a pass over the nodes.
+      if (cost[this.cursorAt] - cost[j] > this.resetCost() + cost[j]) this.resetCursor();
+      else for (let i = j; i < this.cursorAt; i++) giveBack(this.cursorView, this.steps[i], this.cursorDirty, this.counters);
+      this.cursorAt = Math.min(this.cursorAt, j);
     }
     // The frontier is not rewound: it keeps the consumption of the old steps from j to `limit`, which the walk on
     // replaces step by step (nothing to do for a step that consumes the same), and gives back only the old steps
@@ -386,7 +390,7 @@ export class QueueWalk {
         packs: this.packs,
         limit,
         pendingEnd: limit,
-        cost: consumptionCost(this.steps),
+        cost,
         changed: new Set(),
         changedView: this.changedView,
         trees: this.sparseTrees,
@@ -512,7 +516,10 @@ export class QueueWalk {
     let view: NodeMetadata;
     // The frontier holds the old steps behind this one. Either the cursor is brought to this step, or the frontier
     // gives back the old steps from here on (and the walk on consumes into it as usual): whichever replays less.
-    if (prev && i < prev.pendingEnd && prev.cost[i] - prev.cost[this.cursorAt] < 2 * (prev.cost[prev.pendingEnd] - prev.cost[i])) {
+    const settle = prev && i < prev.pendingEnd ? 2 * (prev.cost[prev.pendingEnd] - prev.cost[i]) : 0;
+    const advance = prev ? prev.cost[i] - prev.cost[this.cursorAt] : 0;
+    if (prev && settle > Math.min(advance, this.resetCost() + prev.cost[i])) {
+      if (advance > this.resetCost() + prev.cost[i]) this.resetCursor();
       this.advanceCursor(i, prev);
       view = this.cursorView;
     } else {
@@ -527,6 +534,25 @@ export class QueueWalk {
     this.packs[i] = rec;
     this.counters.packed++;
     return rec.result;
+  }
+
+  /** About what `resetCursor` costs, in node entries consumed. */
+  private resetCost(): number {
+    return this.base.size / 8;
+  }
+
+  /** The cursor back at the start: the base, read in place, and its indexes re-read whole. */
+  private resetCursor(): void {
+    for (const [name, e] of this.base) {
+      const c = this.cursorView.get(name)!.available;
+      c.cpu = e.available.cpu;
+      c.memory = e.available.memory;
+      c.gpu = e.available.gpu;
+    }
+    this.cursorAt = 0;
+    this.cursorDirty.clear();
+    this.cursorDriverIndex.refresh();
+    this.cursorExecutorIndex?.refresh();
   }
 
   /** Brings the cursor to step `i` (consuming the steps from where it stands) and its indexes up to date. */
@@ -719,7 +745,7 @@ export class QueueWalks {
     shapeOf: (p: PodInfo) => ReturnType<FifoWalkOptions["shapeOf"]>,
   ): QueueWalk {
     const group = instanceGroupOf(driver);
-    const key = JSON.stringify([driver.schedulerName, group, driver.nodeSelector, driver.requiredNodeTerms, driver.tolerations]);
+    const key = `${JSON.stringify([driver.schedulerName, group])}${constraintKey(driver)}`;
     const cached = this.walks.get(key);
     if (cached && sameNodes(cached.eligible, eligible)) {
       // The driver itself may have been observed since: a walk over a queue without it is still right for it

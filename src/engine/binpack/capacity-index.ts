@@ -97,6 +97,12 @@ export class CapacityIndex {
     return this.first.get(name);
   }
 
+  /** Re-reads every node's `available` from the view. */
+  refresh(): void {
+    for (let p = 0; p < this.order.length; p++) this.leaf(p, this.metadata.get(this.order[p])?.available);
+    for (let i = this.size - 1; i >= 1; i--) this.pull(i);
+  }
+
   /** Re-reads one node's `available` from the view (after it changed). */
   update(name: string): void {
     const at = this.first.get(name);
