@@ -461,17 +461,10 @@ export class QueueWalk {
       if (prev) {
         if (step.index < prev.limit) {
           const old = prev.steps[step.index];
-          // A step that consumes otherwise than before changes what every later step sees on those nodes (the
-          // order of its executors does not: only what it uses per node).
-          if (consumes(old) !== consumes(step) || (consumes(step) && !sameUsage(old.placement!, step.placement!))) {
-            if (consumes(old)) for (const node of old.placement!.reserved.keys()) this.markChanged(prev, node);
-            if (consumes(step)) for (const node of step.placement!.reserved.keys()) this.markChanged(prev, node);
-            // The frontier still holds the old step's consumption: it takes the new one's instead.
-            if (step.index < prev.pendingEnd) {
-              giveBack(this.frontierView, old, this.dirty, this.counters);
-              if (consumes(step)) take(this.frontierView, step, this.dirty, this.counters);
-            }
-          }
+          // A step that consumes otherwise than before changes what every later step sees on the nodes where it
+          // uses otherwise (the order of its executors does not: only what it uses per node). The frontier still
+          // holds the old step's consumption there until the pending steps end: it takes the new one's instead.
+          if (consumes(old) || consumes(step)) this.swapConsumption(prev, old, step, step.index < prev.pendingEnd);
         }
         if (step.index + 1 >= prev.limit) this.previous = undefined;
       }
@@ -484,6 +477,28 @@ export class QueueWalk {
         this.untilMs = Math.min(this.untilMs, step.driver.pod.createdAtMs + this.enforceAfter);
       }
     }
+  }
+
+  /** Marks the nodes where `step` uses otherwise than `old` did as changed, and (`inFrontier`) swaps them there. */
+  private swapConsumption(prev: Previous, old: FifoStep, step: FifoStep, inFrontier: boolean): void {
+    const was = consumes(old) ? placementUsage(shapeOf(old), old.placement!) : NO_USAGE;
+    const now = consumes(step) ? placementUsage(shapeOf(step), step.placement!) : NO_USAGE;
+    if (was === now) return;
+    const adjust = (node: string, plus: Resources | undefined, minus: Resources | undefined) => {
+      this.markChanged(prev, node);
+      if (!inFrontier) return;
+      this.counters.replayed++;
+      const m = this.frontierView.get(node);
+      if (!m) return;
+      if (plus) addInto(m.available, plus);
+      if (minus) subInto(m.available, minus);
+      this.dirty.add(node);
+    };
+    for (const [node, r] of was) {
+      const o = now.get(node);
+      if (!o || o.cpu !== r.cpu || o.memory !== r.memory || o.gpu !== r.gpu) adjust(node, r, o);
+    }
+    for (const [node, r] of now) if (!was.has(node)) adjust(node, undefined, r);
   }
 
   /** walkFifo consuming an admitted step's placement (the step at `steps.length`, not pushed yet). */
@@ -702,15 +717,10 @@ function consumes(step: FifoStep): boolean {
   return step.fits && step.placement !== undefined && !step.blockedBy;
 }
 
-/** Whether two placements use the same per node. */
-function sameUsage(a: PackResult, b: PackResult): boolean {
-  if (a === b) return true;
-  if (a.reserved.size !== b.reserved.size) return false;
-  for (const [node, r] of a.reserved) {
-    const o = b.reserved.get(node);
-    if (!o || o.cpu !== r.cpu || o.memory !== r.memory || o.gpu !== r.gpu) return false;
-  }
-  return true;
+const NO_USAGE: ReadonlyMap<string, Resources> = new Map();
+
+function shapeOf(step: FifoStep): AppShape {
+  return step.shape.ok ? step.shape.value : never();
 }
 
 function never(): never {
