@@ -9,7 +9,10 @@
 // tightly-pack and minimal-fragmentation alike. We compute the driver-less capacities once and, per driver
 // candidate, adjust only the driver's own node, so driver candidates that cannot work are skipped in O(1) instead
 // of re-running the strategy: O(nodes) per pack instead of O(nodes²) when the app does not fit. The sums are
-// only computed after a first strategy run failed, so a pack that fits costs what its strategy reads.
+// only computed after a first strategy run failed, so a pack that fits costs what its strategy reads. When the sums
+// fall short of the executor count even without a driver, no candidate can work and the driver scan stops: a
+// queued app too large for what is left costs one pass over the executor candidates, and a kept FIFO walk
+// (queue-walks.ts) sees it read no driver candidate behind the first.
 
 import { type Resources, fits, zero } from "../resources.js";
 import { nodeCapacity } from "./capacity.js";
@@ -104,7 +107,9 @@ export function placeDriverFirst(
       return true;
     }
     sums ??= capacitySums(executor, count, executorOrder, metadata);
-    return false;
+    // With the driver anywhere, the executors have at most these capacities: when even they fall short, no later
+    // candidate can work, so the scan stops here (the pack reads no more driver candidates).
+    return sums.total < count;
   });
   return placement;
 }
