@@ -772,6 +772,18 @@ export class QueueWalks {
     return this.use(key, walk);
   }
 
+  /** The counters of the walks kept now, summed (for benchmarks: a walk dropped takes its counts with it). */
+  totals(): WalkCounters {
+    const out: WalkCounters = { packed: 0, carried: 0, repairs: 0, replayed: 0 };
+    for (const w of this.walks.values()) {
+      out.packed += w.counters.packed;
+      out.carried += w.counters.carried;
+      out.repairs += w.counters.repairs;
+      out.replayed += w.counters.replayed;
+    }
+    return out;
+  }
+
   private use(key: string, walk: QueueWalk): QueueWalk {
     this.walks.delete(key);
     this.walks.set(key, walk);
