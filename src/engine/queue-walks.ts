@@ -33,6 +33,7 @@ import {
   recordReads,
 } from "./binpack/capacity-index.js";
 import type { NodeCapacity, NodeMetadata, PackResult } from "./binpack/types.js";
+import { nodeCapacity } from "./binpack/capacity.js";
 import { buildMetadata, nodeCapacityOf, sameNodeCapacity } from "./capacity-view.js";
 import type { EngineConfig } from "./config.js";
 import { constraintKey } from "./eligibility.js";
@@ -68,6 +69,12 @@ export interface QueueAhead {
 interface StepPack {
   result: PackResult;
   reads: PackReads;
+  /**
+   * For a pack that failed short of executor capacity (PackResult.shortfall): the capacities of the nodes changed
+   * since, at most what they hold now, and the sum with them (see `stillShort`).
+   */
+  over?: ReadonlyMap<string, number>;
+  total?: number;
 }
 
 /** The walk before the last repair, whose steps the walk on may carry over. */
@@ -352,7 +359,13 @@ export class QueueWalk {
       const st = this.steps[j];
       if (!st.shape.ok || st.dominated) continue;
       const p = this.packs[j];
-      if (!p || !this.unaffected(p.reads, fresh.keys(), (n) => fresh.get(n)!.available)) break;
+      if (!p) break;
+      if (p.result.shortfall) {
+        // A pack short of executor capacity stays short while the changed nodes do not make up the difference.
+        const still = this.stillShort(p, fresh.keys(), (n) => fresh.get(n)!.available);
+        if (!still) break;
+        this.packs[j] = still;
+      } else if (!this.unaffected(p.reads, fresh.keys(), (n) => fresh.get(n)!.available)) break;
     }
 
     // The cursor goes back to step j at most (giving back what the steps from there consumed), and takes the
@@ -522,10 +535,18 @@ export class QueueWalk {
     const prev = this.previous;
     if (prev && i < prev.limit) {
       const old = prev.packs[i];
-      if (old && this.carriable(old.reads, prev)) {
-        this.packs[i] = old;
+      // The changed nodes' entries in the sparse view are at least what this step sees on them.
+      const carried = !old
+        ? undefined
+        : old.result.shortfall
+          ? this.stillShort(old, prev.changed, (n) => prev.changedView.get(n)?.available)
+          : this.carriable(old.reads, prev)
+            ? old
+            : undefined;
+      if (carried) {
+        this.packs[i] = carried;
         this.counters.carried++;
-        return old.result;
+        return old!.result;
       }
     }
     let view: NodeMetadata;
@@ -608,6 +629,31 @@ export class QueueWalk {
       }
     }
     return true;
+  }
+
+  /**
+   * For a pack that failed short of executor capacity: whether it still fails when the nodes `names` hold at most
+   * what `availableOf` gives (the rest as when it was packed, or as recorded since), and then its record with their
+   * capacities; undefined when they may make up the difference (it must be packed again). The strategies fit
+   * exactly when the executor candidates' capacities add up to the count, and a driver on one only lowers them, so
+   * a sum below the count fails wherever the driver goes.
+   */
+  private stillShort(p: StepPack, names: Iterable<string>, availableOf: (name: string) => Resources | undefined): StepPack | undefined {
+    const s = p.result.shortfall!;
+    const candidates = this.executorIndex ?? this.driverIndex;
+    let over: Map<string, number> | undefined;
+    let total = p.total ?? s.total;
+    for (const name of names) {
+      const was = p.over?.get(name) ?? s.capacities.get(name) ?? 0;
+      const a = candidates.positionOf(name) !== undefined ? availableOf(name) : undefined;
+      const now = a ? Math.min(s.count, nodeCapacity(a, undefined, s.executor)) : 0;
+      if (now === was) continue;
+      total += now - was;
+      over ??= new Map(p.over);
+      over.set(name, now);
+    }
+    if (total >= s.count) return undefined;
+    return over ? { result: p.result, reads: p.reads, over, total } : p;
   }
 
   /**

@@ -324,4 +324,64 @@ describe("FIFO walks repaired across state changes", () => {
     const w = { engine, probe, now } as unknown as World;
     expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
   });
+
+  it("does not pack again a driver short of executor capacity while a change does not make up the difference", () => {
+    const config = harnessConfig({ binpack: "distribute-evenly", "fifo-config": { "default-enforce-after-pod-age": "10m" } });
+    const counts: number[] = [];
+    const pack = config.binpack.pack;
+    config.binpack = { ...config.binpack, pack: (d, e, count, ...rest) => (counts.push(count), pack(d, e, count, ...rest)) };
+    const engine = new EngineClass(config);
+    for (let i = 0; i < 10; i++) engine.state.upsertNode(node(`n${i}`, { cpu: "8", memory: "16Gi", gpu: "0" }));
+    const now = 100 * MIN;
+    // 100 executors of 1 cpu on 10 nodes of 8 cpu: short whatever happens below; then a small app that fits.
+    engine.state.upsertPod(driverPod("huge", { createdAtMs: now - 5 * MIN, driverGpu: "0", count: 100, executorCpu: "1", executorMem: "1Gi" }));
+    engine.state.upsertPod(driverPod("small", { createdAtMs: now - 5 * MIN + 1, driverGpu: "0", count: 1, executorCpu: "1", executorMem: "1Gi" }));
+    const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
+    engine.state.upsertPod(probe);
+    const ctx = engine.ctx;
+    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walk = walkOf();
+    walk.ahead(walk.queue.length, now);
+    expect(walk.steps[0].fits).toBe(false);
+    expect(counts.filter((c) => c === 100)).toHaveLength(1);
+    // Its executor scan read every node with room, n5 among them: a change there used to pack it again. Freeing or
+    // taking a little on n5 leaves the executors' capacities below 100, so it is carried over as short.
+    for (const [i, change] of [otherPod("a", "n5", "1500m"), otherPod("b", "n5", "500m")].entries()) {
+      engine.state.upsertPod(change);
+      if (i === 1) engine.state.removePod("other", "a");
+      expect(walkOf()).toBe(walk);
+      walk.ahead(walk.queue.length, now);
+      expect(walk.steps[0].fits).toBe(false);
+      expect(counts.filter((c) => c === 100), `change ${i}`).toHaveLength(1);
+      const w = { engine, probe, now } as unknown as World;
+      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+      counts.length = 0; // the fresh walk packed it
+      counts.push(100);
+    }
+  });
+
+  it("packs a driver short of executor capacity again once the changes add up to its executors", () => {
+    const engine = new EngineClass(harnessConfig({ binpack: "distribute-evenly", "fifo-config": { "default-enforce-after-pod-age": "10m" } }));
+    for (let i = 0; i < 10; i++) engine.state.upsertNode(node(`n${i}`, { cpu: "8", memory: "16Gi", gpu: "0" }));
+    const now = 100 * MIN;
+    const others = [5, 6, 7].map((i) => otherPod(`o${i}`, `n${i}`, "4"));
+    for (const o of others) engine.state.upsertPod(o);
+    // 78 executors of 1 cpu: the nodes hold 68 now; each freed node adds 4, the third makes it fit.
+    engine.state.upsertPod(driverPod("big", { createdAtMs: now - 5 * MIN, driverGpu: "0", count: 78, executorCpu: "1", executorMem: "1Gi" }));
+    const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
+    engine.state.upsertPod(probe);
+    const ctx = engine.ctx;
+    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walk = walkOf();
+    walk.ahead(walk.queue.length, now);
+    const w = { engine, probe, now } as unknown as World;
+    const fits: boolean[] = [];
+    for (const o of others) {
+      engine.state.removePod(o.namespace, o.name);
+      expect(walkOf()).toBe(walk);
+      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+      fits.push(walk.steps[0].fits);
+    }
+    expect(fits).toEqual([false, false, true]);
+  });
 });

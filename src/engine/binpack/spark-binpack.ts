@@ -78,6 +78,7 @@ export function placeDriverFirst(
   executorOrder: readonly string[],
   metadata: NodeMetadata,
   strategy: ExecutorStrategy,
+  onShortfall?: (sums: { base: ReadonlyMap<string, number>; total: number }) => void,
 ): Placement | undefined {
   // The capacity sums are computed only once a strategy has failed: the first driver candidate that holds the
   // driver usually works, and the strategies stop at the node that takes the last executor, so a pack that fits
@@ -109,7 +110,9 @@ export function placeDriverFirst(
     sums ??= capacitySums(executor, count, executorOrder, metadata);
     // With the driver anywhere, the executors have at most these capacities: when even they fall short, no later
     // candidate can work, so the scan stops here (the pack reads no more driver candidates).
-    return sums.total < count;
+    if (sums.total >= count) return false;
+    onShortfall?.(sums);
+    return true;
   });
   return placement;
 }
@@ -145,5 +148,14 @@ export function sparkBinPack(
   metadata: NodeMetadata,
   strategy: ExecutorStrategy,
 ): PackResult {
-  return toPackResult(placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy));
+  let shortfall: { base: ReadonlyMap<string, number>; total: number } | undefined;
+  const placement = placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy, (s) => (shortfall = s));
+  const result = toPackResult(placement);
+  if (!placement && shortfall) {
+    // Only the nodes that hold an executor (with a capacity index the others are never visited).
+    const capacities = new Map<string, number>();
+    for (const [name, cap] of shortfall.base) if (cap > 0) capacities.set(name, cap);
+    result.shortfall = { executor, count, capacities, total: shortfall.total };
+  }
+  return result;
 }

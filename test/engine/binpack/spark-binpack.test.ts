@@ -152,5 +152,9 @@ describe("a driver scan that cannot work stops", () => {
     // The driver scan stops where the sums show it (before: it went on through all 50 candidates, each rejected).
     expect(reads.scans[0].order).toBe(order);
     expect(reads.scans[0].stoppedAt).toBe("n00");
+    // The proof it cannot fit: 4 executors per node without a driver, 200 in all (a kept walk re-checks it).
+    expect(result.shortfall?.total).toBe(200);
+    expect(result.shortfall?.count).toBe(1000);
+    expect([...result.shortfall!.capacities.values()]).toEqual(Array(50).fill(4));
   });
 });
