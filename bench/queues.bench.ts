@@ -19,6 +19,7 @@ import { pino } from "pino";
 import type { Decision } from "../src/engine/decision.js";
 import type { Engine } from "../src/engine/engine.js";
 import { type PodInfo, podFromObject } from "../src/engine/model.js";
+import type { WalkCounters } from "../src/engine/queue-walks.js";
 import { UnschedulableMarker } from "../src/kube/unschedulable-marker.js";
 import {
   type BenchCluster,
@@ -99,6 +100,15 @@ function growQueue(q: QueueCluster, depth: number): void {
   }
 }
 
+/**
+ * The walk work per call between two counter readings (load-independent, unlike the latencies): packs run, steps
+ * carried over a repair, node entries of earlier placements replayed (queue-walks.ts).
+ */
+function walkWork(before: WalkCounters, after: WalkCounters, calls: number): string {
+  const per = (k: keyof WalkCounters) => (calls > 0 ? Math.round((after[k] - before[k]) / calls) : 0);
+  return `per call: ${per("packed")} packs, ${per("carried")} carried, ${per("replayed")} entries replayed`;
+}
+
 function undoAdmission(engine: Engine, pod: PodInfo, d: Decision): void {
   engine.rollback(d);
   engine.state.removePod(pod.namespace, pod.name);
@@ -149,9 +159,14 @@ function measureQueuePosition(q: QueueCluster, name: string, lim: Limits): Bench
   };
   for (let i = 0; i < lim.warmup; i++) once();
   const s = new Sampler(lim);
-  while (s.more()) once(s);
+  const before = q.engine.ctx.queueWalks.totals();
+  let calls = 0;
+  while (s.more()) {
+    once(s);
+    calls++;
+  }
   q.engine.state.removePod(probe.namespace, probe.name);
-  return s.result(name, `position ${position} (${reason})`);
+  return s.result(name, `position ${position} (${reason}); ${walkWork(before, q.engine.ctx.queueWalks.totals(), calls)}`);
 }
 
 /** Executor binds of admitted apps (interleaved across apps), each offered 99 random nodes + its slot's node. */
@@ -189,14 +204,18 @@ function measureExecutors(q: QueueCluster, apps: BenchCluster["startingApps"], n
 function measureMarker(q: QueueCluster, name: string, lim: Limits): BenchResult {
   let verdicts: { exceeds: boolean }[] = [];
   const s = new Sampler(lim);
+  const before = q.engine.ctx.queueWalks.totals();
+  let calls = 0;
   while (s.more()) {
     q.churn();
     s.start();
     // The marker's judging step (private): the synchronous part of a pass, before its condition writes.
     verdicts = q.marker["judge"](NOW_MS);
     s.stop();
+    calls++;
   }
-  return s.result(name, `${verdicts.length} drivers judged, ${verdicts.filter((v) => v.exceeds).length} exceed the cluster's capacity`);
+  const work = walkWork(before, q.engine.ctx.queueWalks.totals(), calls);
+  return s.result(name, `${verdicts.length} drivers judged, ${verdicts.filter((v) => v.exceeds).length} exceed the cluster's capacity; ${work}`);
 }
 
 // ---- queues ----------------------------------------------------------------------------------------------

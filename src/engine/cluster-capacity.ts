@@ -16,7 +16,7 @@ import { type CapacityIndex, ObservedMetadata, type PackReads, attachCapacityInd
 import type { NodeCapacity } from "./binpack/types.js";
 import { sameNodeCapacity } from "./capacity-view.js";
 import type { EngineContext } from "./context.js";
-import { nodeMatchesPodSelectors } from "./eligibility.js";
+import { nodeMatchesPodSelectors, selectorKey } from "./eligibility.js";
 import type { NodeInfo, PodInfo } from "./model.js";
 import { zoneOf } from "./node-order.js";
 import { fits, sub } from "./resources.js";
@@ -26,7 +26,7 @@ import type { ClusterState } from "./state.js";
 export function exceedsClusterCapacity(ctx: EngineContext, driver: PodInfo, shape: AppShape): boolean {
   const view = emptyClusterView(ctx, driver);
   // Drivers of one shape get one verdict, kept while the nodes its pack read stay as they were.
-  const key = JSON.stringify([shape.driver, shape.executor, shape.minExecutors]);
+  const key = shapeKey(shape);
   const known = view.verdicts.get(key);
   if (known) return !known.fits;
   const { names, metadata } = view;
@@ -36,6 +36,15 @@ export function exceedsClusterCapacity(ctx: EngineContext, driver: PodInfo, shap
   if (view.verdicts.size >= MAX_VERDICTS) view.verdicts.clear();
   view.verdicts.set(key, { fits: result.hasCapacity, reads });
   return !result.hasCapacity;
+}
+
+const shapeKeys = new WeakMap<AppShape, string>();
+
+/** What sizes an application's pack, as a key (kept per shape object: the context keeps one per pod object). */
+function shapeKey(shape: AppShape): string {
+  let key = shapeKeys.get(shape);
+  if (key === undefined) shapeKeys.set(shape, (key = JSON.stringify([shape.driver, shape.executor, shape.minExecutors])));
+  return key;
 }
 
 /** Verdicts kept per view (distinct application shapes). */
@@ -95,7 +104,7 @@ export function emptyClusterView(ctx: EngineContext, driver: PodInfo): EmptyClus
     m.version = state.version;
     m.journalAt = state.journalEnd;
   }
-  const key = JSON.stringify([driver.nodeSelector, driver.requiredNodeTerms]);
+  const key = selectorKey(driver);
   const cached = m.byConstraint.get(key);
   if (cached) return cached;
   const nodes = [...state.nodes.values()]

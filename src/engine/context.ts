@@ -4,7 +4,7 @@ import type { AppShape, Result } from "./app-shape.js";
 import { DEFAULT_MAX_EXECUTORS_PER_APP, checkShape, err } from "./app-shape.js";
 import type { EngineConfig } from "./config.js";
 import type { DemandIntent, DemandUnit } from "./decision.js";
-import { instanceGroupOf, nodeEligible } from "./eligibility.js";
+import { constraintKey, instanceGroupOf, nodeEligible } from "./eligibility.js";
 import type { PodInfo } from "./model.js";
 import { podKey } from "./model.js";
 import { hasShapeAnnotations, shapeFromAnnotations } from "./spark-pods.js";
@@ -113,7 +113,7 @@ export class EngineContext {
     if (this.eligibleCache.nodesVersion !== this.state.nodesVersion) {
       this.eligibleCache = { nodesVersion: this.state.nodesVersion, byConstraint: new Map() };
     }
-    const key = JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
+    const key = constraintKey(pod);
     let e = this.eligibleCache.byConstraint.get(key);
     if (!e) {
       const list: string[] = [];

@@ -176,6 +176,27 @@ export function matchesNodeSelectorTerms(terms: readonly NodeSelectorTerm[], nod
 // Eligibility
 
 /** nodeSelector + required node affinity only (what the reference calls "matching the driver's selector"). */
+const constraintKeys = new WeakMap<PodInfo, string>();
+const selectorKeys = new WeakMap<PodInfo, string>();
+
+/**
+ * A pod's scheduling constraint (node selector, required node terms, tolerations) as a key: pods with equal keys
+ * are eligible on the same nodes. Kept per pod object (the state replaces a pod's object when it changes): a queue
+ * pass asks it of every queued driver.
+ */
+export function constraintKey(pod: PodInfo): string {
+  let key = constraintKeys.get(pod);
+  if (key === undefined) constraintKeys.set(pod, (key = JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations])));
+  return key;
+}
+
+/** The part of `constraintKey` that selects nodes by their labels (no tolerations), kept the same way. */
+export function selectorKey(pod: PodInfo): string {
+  let key = selectorKeys.get(pod);
+  if (key === undefined) selectorKeys.set(pod, (key = JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms])));
+  return key;
+}
+
 export function nodeMatchesPodSelectors(pod: PodInfo, node: NodeInfo): Eligibility {
   for (const [key, want] of Object.entries(pod.nodeSelector)) {
     if (!Object.prototype.hasOwnProperty.call(node.labels, key)) {

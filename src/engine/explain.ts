@@ -14,7 +14,7 @@ import { exceedsClusterCapacity } from "./cluster-capacity.js";
 import type { EngineContext } from "./context.js";
 import type { Outcome } from "./decision.js";
 import { planApplication } from "./driver.js";
-import { nodeEligible } from "./eligibility.js";
+import { constraintKey, nodeEligible } from "./eligibility.js";
 import { isUnbound, unboundSlotsByNode } from "./executor.js";
 import { type FifoStep, type QueuedDriver, allQueues as fifoQueues, appDemand, consume, enforceAfterMs, walkFifo } from "./fifo.js";
 import { type PodInfo, podKey } from "./model.js";
@@ -339,7 +339,7 @@ export class PackCache {
 
   /** The scheduling constraint of a pod: pods with equal keys are packed onto the same nodes. */
   key(pod: PodInfo): string {
-    return JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
+    return constraintKey(pod);
   }
 
   nodes(pod: PodInfo): { eligible: readonly string[]; driverNodes: string[]; executorNodes: string[] } {
@@ -412,11 +412,6 @@ export function walkQueue(
     out.push(verdictOf(step, shortfallFor, () => ({ eligible: pc.nodes(step.driver.pod).eligible, capacity: pc.metadata })));
   }
   return out;
-}
-
-/** The scheduling constraint of a pod, as PackCache keys it. */
-function constraintKey(pod: PodInfo): string {
-  return JSON.stringify([pod.nodeSelector, pod.requiredNodeTerms, pod.tolerations]);
 }
 
 /** walkQueue's verdicts from the kept walk, or undefined when that walk is not the queue's (see walkQueue). */

@@ -119,6 +119,11 @@ export interface FifoWalkOptions {
   pack: (q: QueuedDriver, shape: AppShape) => PackResult;
   /** The capacity view; fitting drivers ahead of the first blocker consume it, in place. */
   metadata: NodeMetadata;
+  /**
+   * Consumes an admitted driver's placement instead of `consume(metadata, …)`: for a walker that keeps the
+   * capacity its own way (queue-walks.ts); it must leave what the next pack reads as `consume` would.
+   */
+  consume?: (shape: AppShape, result: PackResult) => void;
   enforceAfter: number;
   nowMs: number;
   /** Whether a blocking driver holds the ones behind it (the FIFO setting). */
@@ -174,7 +179,8 @@ export function* walkFifo(queue: readonly QueuedDriver[], o: FifoWalkOptions): G
         step.fits = true;
         step.placement = result;
         if (!blocker) {
-          consume(o.metadata, shape.value, result);
+          if (o.consume) o.consume(shape.value, result);
+          else consume(o.metadata, shape.value, result);
           failed.clear();
         }
       } else if (!dominated) {

@@ -33,8 +33,10 @@ import {
   recordReads,
 } from "./binpack/capacity-index.js";
 import type { NodeCapacity, NodeMetadata, PackResult } from "./binpack/types.js";
+import { nodeCapacity } from "./binpack/capacity.js";
 import { buildMetadata, nodeCapacityOf, sameNodeCapacity } from "./capacity-view.js";
 import type { EngineConfig } from "./config.js";
+import { constraintKey } from "./eligibility.js";
 import {
   type FifoStep,
   type FifoWalkOptions,
@@ -67,6 +69,12 @@ export interface QueueAhead {
 interface StepPack {
   result: PackResult;
   reads: PackReads;
+  /**
+   * For a pack that failed short of executor capacity (PackResult.shortfall): the capacities of the nodes changed
+   * since, at most what they hold now, and the sum with them (see `stillShort`).
+   */
+  over?: ReadonlyMap<string, number>;
+  total?: number;
 }
 
 /** The walk before the last repair, whose steps the walk on may carry over. */
@@ -75,9 +83,19 @@ interface Previous {
   packs: readonly (StepPack | undefined)[];
   /** Steps from here on are not carried (the queue differs from here, or the old walk ended here). */
   limit: number;
+  /**
+   * The old steps from the walk's position up to here are still consumed in the frontier (see `repair`): walking
+   * on replaces each one's consumption by the new step's, which costs nothing when they use the same.
+   */
+  pendingEnd: number;
+  /** Per old step index k: how many node entries the old steps before k consume from (what replaying them costs). */
+  cost: number[];
   /** Nodes whose entry, position or consumption may differ from the old walk's at the step being walked. */
   changed: Set<string>;
-  /** The frontier's entries of the changed nodes, and per order index one over them only (see `carriable`). */
+  /**
+   * The cursor's entries of the changed nodes (at least what the step being walked sees on them), and per order
+   * index one over them only (see `carriable`).
+   */
   changedView: NodeMetadata;
   trees: Map<CapacityIndex, CapacityIndex>;
 }
@@ -90,11 +108,16 @@ export interface WalkCounters {
   carried: number;
   /** Repairs (state versions the walk was carried across). */
   repairs: number;
+  /**
+   * Node entries of placements walked before a repair that the walk gave back or consumed again after it (the
+   * replay: what carrying a step over costs beyond its pack).
+   */
+  replayed: number;
 }
 
 export class QueueWalk {
   steps: FifoStep[] = [];
-  readonly counters: WalkCounters = { packed: 0, carried: 0, repairs: 0 };
+  readonly counters: WalkCounters = { packed: 0, carried: 0, repairs: 0, replayed: 0 };
   /** Per step: its pack (undefined when it was not packed: invalid shape, or dominated). */
   private packs: (StepPack | undefined)[] = [];
   private previous: Previous | undefined;
@@ -124,6 +147,18 @@ export class QueueWalk {
   private readonly frontierView = new ObservedMetadata();
   private driverIndex!: CapacityIndex;
   private executorIndex: CapacityIndex | undefined;
+  /**
+   * The capacity left by the steps before `cursorAt` (a second view with indexes of its own): what a step packed
+   * again after a repair is packed into while the frontier still holds the old steps behind it (see `repair`).
+   */
+  private readonly cursorView = new ObservedMetadata();
+  private cursorAt = 0;
+  private cursorDriverIndex!: CapacityIndex;
+  private cursorExecutorIndex: CapacityIndex | undefined;
+  private readonly cursorDirty = new Set<string>();
+  /** Reused from repair to repair: the changed nodes' view and one sparse tree per order index (see `carriable`). */
+  private readonly changedView: NodeMetadata = new Map();
+  private sparseTrees = new Map<CapacityIndex, CapacityIndex>();
   /** Every order array a recorded scan may name (current and earlier ones) → the index of its current order. */
   private readonly orderIndex = new WeakMap<readonly string[], CapacityIndex>();
   /**
@@ -149,7 +184,10 @@ export class QueueWalk {
     this.queue = queue;
     this.indexQueue();
     this.base = buildMetadata(state, eligible);
-    for (const [name, e] of this.base) this.frontierView.set(name, copyEntry(e));
+    for (const [name, e] of this.base) {
+      this.frontierView.set(name, copyEntry(e));
+      this.cursorView.set(name, copyEntry(e));
+    }
     this.totals = zoneTotals(this.base);
     this.zoneRank = rankZones(this.totals);
     this.sorted = sortNodes(this.base);
@@ -158,9 +196,11 @@ export class QueueWalk {
     // only shrinks as the walk consumes, which keeps an index right; advance() keeps it sharp).
     this.driverIndex = attachCapacityIndex(this.driverNodes, this.frontierView);
     this.orderIndex.set(this.driverNodes, this.driverIndex);
+    this.cursorDriverIndex = attachCapacityIndex(this.driverNodes, this.cursorView);
     if (this.executorNodes !== this.driverNodes) {
       this.executorIndex = attachCapacityIndex(this.executorNodes, this.frontierView);
       this.orderIndex.set(this.executorNodes, this.executorIndex);
+      this.cursorExecutorIndex = attachCapacityIndex(this.executorNodes, this.cursorView);
     }
     this.fromMs = nowMs;
     this.options = {
@@ -174,6 +214,7 @@ export class QueueWalk {
       // The drivers ahead are packed onto every node their constraint allows, whatever one call was offered.
       pack: (_q, s) => this.packStep(s),
       metadata: this.frontierView,
+      consume: (shape, result) => this.consumeStep(shape, result),
       enforceAfter,
       nowMs,
       fifo: true,
@@ -275,8 +316,15 @@ export class QueueWalk {
     const common = Math.min(queue.length, this.queue.length);
     while (k < common && queue[k].pod === this.queue[k].pod && queue[k].appId === this.queue[k].appId) k++;
 
-    // Committed from here on. New base entries and node order (only the changed nodes move).
+    // Committed from here on. The sparse trees of the last repair go back to empty while their positions hold.
     this.counters.repairs++;
+    for (const name of this.changedView.keys()) {
+      this.changedView.delete(name);
+      for (const tree of this.sparseTrees.values()) tree.update(name);
+    }
+    // New base entries and node order (only the changed nodes move).
+    const oldBase = new Map<string, NodeCapacity>();
+    for (const name of fresh.keys()) oldBase.set(name, this.base.get(name)!);
     this.totals = totals;
     this.zoneRank = zoneRank;
     if (fresh.size > 0) {
@@ -295,8 +343,12 @@ export class QueueWalk {
       }
       this.sorted = sorted;
       this.deriveOrders();
-      this.driverIndex = this.retarget(this.driverIndex, this.driverNodes);
-      if (this.executorIndex) this.executorIndex = this.retarget(this.executorIndex, this.executorNodes);
+      this.driverIndex = this.retarget(this.driverIndex, this.driverNodes, this.frontierView);
+      this.cursorDriverIndex = this.retarget(this.cursorDriverIndex, this.driverNodes, this.cursorView);
+      if (this.executorNodes !== this.driverNodes) {
+        this.executorIndex = this.retarget(this.executorIndex!, this.executorNodes, this.frontierView);
+        this.cursorExecutorIndex = this.retarget(this.cursorExecutorIndex!, this.executorNodes, this.cursorView);
+      }
     }
 
     // The first step that may be affected. No step before it read a changed node, so none placed on one: up to
@@ -307,33 +359,55 @@ export class QueueWalk {
       const st = this.steps[j];
       if (!st.shape.ok || st.dominated) continue;
       const p = this.packs[j];
-      if (!p || !this.unaffected(p.reads, fresh.keys(), (n) => fresh.get(n)!.available)) break;
+      if (!p) break;
+      if (p.result.shortfall) {
+        // A pack short of executor capacity stays short while the changed nodes do not make up the difference.
+        const still = this.stillShort(p, fresh.keys(), (n) => fresh.get(n)!.available);
+        if (!still) break;
+        this.packs[j] = still;
+      } else if (!this.unaffected(p.reads, fresh.keys(), (n) => fresh.get(n)!.available)) break;
     }
 
-    // Rewind the frontier to step j: give back what the steps from j on consumed, and take the changed nodes'
-    // new entries (nothing before j consumed from them).
-    const reread = new Set<string>(fresh.keys());
-    for (let i = j; i < this.steps.length; i++) {
-      const st = this.steps[i];
-      if (!consumes(st)) continue;
-      for (const [node, r] of placementUsage(st.shape.ok ? st.shape.value : never(), st.placement!)) {
-        if (fresh.has(node)) continue;
-        const m = this.frontierView.get(node);
-        if (m) addInto(m.available, r);
-        reread.add(node);
-      }
+    // The cursor goes back to step j at most (giving back what the steps from there consumed), and takes the
+    // changed nodes' new entries (nothing before j consumed from them).
+    const cost = consumptionCost(this.steps);
+    if (this.cursorAt > j) {
+      // Giving back costs what the steps consumed; starting again from the base costs a pass over the nodes.
+      if (cost[this.cursorAt] - cost[j] > this.resetCost() + cost[j]) this.resetCursor();
+      else for (let i = j; i < this.cursorAt; i++) giveBack(this.cursorView, this.steps[i], this.cursorDirty, this.counters);
+      this.cursorAt = Math.min(this.cursorAt, j);
     }
-    for (const [name, now] of fresh) this.frontierView.set(name, copyEntry(now));
-    // Capacity given back must reach the indexes now (an index that underrates a node would skip it).
-    for (const node of this.dirty) reread.add(node);
-    this.dirty.clear();
-    this.driverIndex.updateMany(reread);
-    this.executorIndex?.updateMany(reread);
+    // The frontier is not rewound: it keeps the consumption of the old steps from j to `limit`, which the walk on
+    // replaces step by step (nothing to do for a step that consumes the same), and gives back only the old steps
+    // that cannot be carried (behind `limit`). A changed node's entry moves by what its base entry moved.
+    for (const [name, now] of fresh) {
+      this.cursorView.set(name, copyEntry(now));
+      this.cursorDirty.add(name);
+      const was = oldBase.get(name)!.available;
+      const entry = copyEntry(now);
+      const f = this.frontierView.get(name)!.available;
+      entry.available = { cpu: f.cpu + now.available.cpu - was.cpu, memory: f.memory + now.available.memory - was.memory, gpu: f.gpu + now.available.gpu - was.gpu };
+      this.frontierView.set(name, entry);
+      this.dirty.add(name);
+    }
+    for (let i = Math.max(j, limit); i < this.steps.length; i++) giveBack(this.frontierView, this.steps[i], this.dirty, this.counters);
 
     this.previous = undefined;
     if (j < limit) {
-      const prev: Previous = { steps: this.steps, packs: this.packs, limit, changed: new Set(), changedView: new Map(), trees: new Map() };
-      for (const index of [this.driverIndex, this.executorIndex]) if (index) prev.trees.set(index, index.sparse(prev.changedView));
+      for (const index of [...this.sparseTrees.keys()]) if (index !== this.driverIndex && index !== this.executorIndex) this.sparseTrees.delete(index);
+      for (const index of [this.driverIndex, this.executorIndex]) {
+        if (index && !this.sparseTrees.has(index)) this.sparseTrees.set(index, index.sparse(this.changedView));
+      }
+      const prev: Previous = {
+        steps: this.steps,
+        packs: this.packs,
+        limit,
+        pendingEnd: limit,
+        cost,
+        changed: new Set(),
+        changedView: this.changedView,
+        trees: this.sparseTrees,
+      };
       for (const name of fresh.keys()) this.markChanged(prev, name);
       this.previous = prev;
     }
@@ -365,6 +439,13 @@ export class QueueWalk {
 
   private advance(n: number, nowMs: number, untilBlocker: boolean): void {
     this.walkOn(n, nowMs, untilBlocker);
+    // The walk stops here for now: the frontier must be the capacity the steps walked leave, so the old steps it
+    // still holds give theirs back (a later walk on packs them again or carries them over as usual).
+    const prev = this.previous;
+    if (prev && this.steps.length < prev.pendingEnd) {
+      for (let i = this.steps.length; i < prev.pendingEnd; i++) giveBack(this.frontierView, prev.steps[i], this.dirty, this.counters);
+      prev.pendingEnd = this.steps.length;
+    }
     // The caller packs into the frontier over these indexes.
     this.flush();
   }
@@ -390,22 +471,13 @@ export class QueueWalk {
       const step = next.value;
       this.steps.push(step);
       const prev = this.previous;
-      if (consumes(step)) {
-        // walkFifo consumed this placement from the frontier.
-        for (const node of step.placement!.reserved.keys()) {
-          this.dirty.add(node);
-          if (prev?.changed.has(node)) for (const tree of prev.trees.values()) tree.update(node);
-        }
-      }
       if (prev) {
         if (step.index < prev.limit) {
           const old = prev.steps[step.index];
-          // A step that consumes otherwise than before changes what every later step sees on those nodes (the
-          // order of its executors does not: only what it uses per node).
-          if (consumes(old) !== consumes(step) || (consumes(step) && !sameUsage(old.placement!, step.placement!))) {
-            if (consumes(old)) for (const node of old.placement!.reserved.keys()) this.markChanged(prev, node);
-            if (consumes(step)) for (const node of step.placement!.reserved.keys()) this.markChanged(prev, node);
-          }
+          // A step that consumes otherwise than before changes what every later step sees on the nodes where it
+          // uses otherwise (the order of its executors does not: only what it uses per node). The frontier still
+          // holds the old step's consumption there until the pending steps end: it takes the new one's instead.
+          if (consumes(old) || consumes(step)) this.swapConsumption(prev, old, step, step.index < prev.pendingEnd);
         }
         if (step.index + 1 >= prev.limit) this.previous = undefined;
       }
@@ -420,23 +492,120 @@ export class QueueWalk {
     }
   }
 
+  /** Marks the nodes where `step` uses otherwise than `old` did as changed, and (`inFrontier`) swaps them there. */
+  private swapConsumption(prev: Previous, old: FifoStep, step: FifoStep, inFrontier: boolean): void {
+    const was = consumes(old) ? placementUsage(shapeOf(old), old.placement!) : NO_USAGE;
+    const now = consumes(step) ? placementUsage(shapeOf(step), step.placement!) : NO_USAGE;
+    if (was === now) return;
+    const adjust = (node: string, plus: Resources | undefined, minus: Resources | undefined) => {
+      this.markChanged(prev, node);
+      if (!inFrontier) return;
+      this.counters.replayed++;
+      const m = this.frontierView.get(node);
+      if (!m) return;
+      if (plus) addInto(m.available, plus);
+      if (minus) subInto(m.available, minus);
+      this.dirty.add(node);
+    };
+    for (const [node, r] of was) {
+      const o = now.get(node);
+      if (!o || o.cpu !== r.cpu || o.memory !== r.memory || o.gpu !== r.gpu) adjust(node, r, o);
+    }
+    for (const [node, r] of now) if (!was.has(node)) adjust(node, undefined, r);
+  }
+
+  /** walkFifo consuming an admitted step's placement (the step at `steps.length`, not pushed yet). */
+  private consumeStep(shape: AppShape, result: PackResult): void {
+    const prev = this.previous;
+    // The frontier still holds the old step's consumption here: walkOn swaps it for this one's when they differ.
+    if (prev && this.steps.length < prev.pendingEnd) return;
+    const again = prev !== undefined && this.steps.length < prev.limit;
+    for (const [node, r] of placementUsage(shape, result)) {
+      if (again) this.counters.replayed++;
+      const m = this.frontierView.get(node);
+      if (!m) continue;
+      subInto(m.available, r);
+      this.dirty.add(node);
+    }
+  }
+
   /** walkFifo's pack of the step it is at: carried over from the walk before a repair when that is provably right. */
   private packStep(shape: AppShape): PackResult {
     const i = this.steps.length;
     const prev = this.previous;
     if (prev && i < prev.limit) {
       const old = prev.packs[i];
-      if (old && this.carriable(old.reads, prev)) {
-        this.packs[i] = old;
+      // The changed nodes' entries in the sparse view are at least what this step sees on them.
+      const carried = !old
+        ? undefined
+        : old.result.shortfall
+          ? this.stillShort(old, prev.changed, (n) => prev.changedView.get(n)?.available)
+          : this.carriable(old.reads, prev)
+            ? old
+            : undefined;
+      if (carried) {
+        this.packs[i] = carried;
         this.counters.carried++;
-        return old.result;
+        return old!.result;
       }
     }
-    this.flush();
-    const rec = recordReads(() => this.packInto(shape, this.driverNodes, this.frontierView));
+    let view: NodeMetadata;
+    // The frontier holds the old steps behind this one. Either the cursor is brought to this step, or the frontier
+    // gives back the old steps from here on (and the walk on consumes into it as usual): whichever replays less.
+    const settle = prev && i < prev.pendingEnd ? 2 * (prev.cost[prev.pendingEnd] - prev.cost[i]) : 0;
+    const advance = prev ? prev.cost[i] - prev.cost[this.cursorAt] : 0;
+    if (prev && settle > Math.min(advance, this.resetCost() + prev.cost[i])) {
+      if (advance > this.resetCost() + prev.cost[i]) this.resetCursor();
+      this.advanceCursor(i, prev);
+      view = this.cursorView;
+    } else {
+      if (prev && i < prev.pendingEnd) {
+        for (let k = i; k < prev.pendingEnd; k++) giveBack(this.frontierView, prev.steps[k], this.dirty, this.counters);
+        prev.pendingEnd = i;
+      }
+      this.flush();
+      view = this.frontierView;
+    }
+    const rec = recordReads(() => this.packInto(shape, this.driverNodes, view));
     this.packs[i] = rec;
     this.counters.packed++;
     return rec.result;
+  }
+
+  /** About what `resetCursor` costs, in node entries consumed. */
+  private resetCost(): number {
+    return this.base.size / 8;
+  }
+
+  /** The cursor back at the start: the base, read in place, and its indexes re-read whole. */
+  private resetCursor(): void {
+    for (const [name, e] of this.base) {
+      const c = this.cursorView.get(name)!.available;
+      c.cpu = e.available.cpu;
+      c.memory = e.available.memory;
+      c.gpu = e.available.gpu;
+    }
+    this.cursorAt = 0;
+    this.cursorDirty.clear();
+    this.cursorDriverIndex.refresh();
+    this.cursorExecutorIndex?.refresh();
+  }
+
+  /** Brings the cursor to step `i` (consuming the steps from where it stands) and its indexes up to date. */
+  private advanceCursor(i: number, prev: Previous): void {
+    for (; this.cursorAt < i; this.cursorAt++) {
+      const st = this.steps[this.cursorAt];
+      if (!consumes(st)) continue;
+      take(this.cursorView, st, this.cursorDirty, this.counters);
+      // The changed nodes' trees read the cursor's entries: keep them sharp.
+      for (const node of st.placement!.reserved.keys()) {
+        if (prev.changed.has(node)) for (const tree of prev.trees.values()) tree.update(node);
+      }
+    }
+    if (this.cursorDirty.size === 0) return;
+    this.cursorDriverIndex.updateMany(this.cursorDirty);
+    this.cursorExecutorIndex?.updateMany(this.cursorDirty);
+    this.cursorDirty.clear();
   }
 
   /**
@@ -460,6 +629,31 @@ export class QueueWalk {
       }
     }
     return true;
+  }
+
+  /**
+   * For a pack that failed short of executor capacity: whether it still fails when the nodes `names` hold at most
+   * what `availableOf` gives (the rest as when it was packed, or as recorded since), and then its record with their
+   * capacities; undefined when they may make up the difference (it must be packed again). The strategies fit
+   * exactly when the executor candidates' capacities add up to the count, and a driver on one only lowers them, so
+   * a sum below the count fails wherever the driver goes.
+   */
+  private stillShort(p: StepPack, names: Iterable<string>, availableOf: (name: string) => Resources | undefined): StepPack | undefined {
+    const s = p.result.shortfall!;
+    const candidates = this.executorIndex ?? this.driverIndex;
+    let over: Map<string, number> | undefined;
+    let total = p.total ?? s.total;
+    for (const name of names) {
+      const was = p.over?.get(name) ?? s.capacities.get(name) ?? 0;
+      const a = candidates.positionOf(name) !== undefined ? availableOf(name) : undefined;
+      const now = a ? Math.min(s.count, nodeCapacity(a, undefined, s.executor)) : 0;
+      if (now === was) continue;
+      total += now - was;
+      over ??= new Map(p.over);
+      over.set(name, now);
+    }
+    if (total >= s.count) return undefined;
+    return over ? { result: p.result, reads: p.reads, over, total } : p;
   }
 
   /**
@@ -490,7 +684,7 @@ export class QueueWalk {
   private markChanged(prev: Previous, name: string): void {
     if (prev.changed.has(name)) return;
     prev.changed.add(name);
-    const entry = this.frontierView.get(name);
+    const entry = this.cursorView.get(name);
     if (!entry) return;
     prev.changedView.set(name, entry);
     for (const tree of prev.trees.values()) tree.update(name);
@@ -506,9 +700,13 @@ export class QueueWalk {
     this.executorNodes = ep ? prioritizeByLabel(ready, this.base, ep) : ready;
   }
 
-  /** Moves an index to a new order array (rebuilding it when the order is no permutation of the old one). */
-  private retarget(index: CapacityIndex, order: string[]): CapacityIndex {
-    const next = index.retarget(order) ? index : attachCapacityIndex(order, this.frontierView);
+  /**
+   * Moves an index over `view` to a new order array (rebuilding it when the order is no permutation of the old
+   * one). The frontier's indexes give the positions of recorded scans.
+   */
+  private retarget(index: CapacityIndex, order: string[], view: NodeMetadata): CapacityIndex {
+    const next = index.retarget(order) ? index : attachCapacityIndex(order, view);
+    if (view !== this.frontierView) return next;
     this.orderIndex.set(order, next);
     // Scans recorded over the old array find the node positions in the new one.
     if (next !== index) this.orderIndex.set(index.order, next);
@@ -530,20 +728,45 @@ function copyEntry(e: NodeCapacity): NodeCapacity {
   return { ...e, available: { ...e.available } };
 }
 
+/** Subtracts what a consuming step uses per node from `view`, noting the nodes in `dirty`. */
+function take(view: NodeMetadata, step: FifoStep, dirty: Set<string>, counters: WalkCounters): void {
+  for (const [node, r] of placementUsage(step.shape.ok ? step.shape.value : never(), step.placement!)) {
+    counters.replayed++;
+    const m = view.get(node);
+    if (!m) continue;
+    subInto(m.available, r);
+    dirty.add(node);
+  }
+}
+
+/** Gives back to `view` what a step consumed (nothing when it did not), noting the nodes in `dirty`. */
+function giveBack(view: NodeMetadata, step: FifoStep, dirty: Set<string>, counters: WalkCounters): void {
+  if (!consumes(step)) return;
+  for (const [node, r] of placementUsage(step.shape.ok ? step.shape.value : never(), step.placement!)) {
+    counters.replayed++;
+    const m = view.get(node);
+    if (!m) continue;
+    addInto(m.available, r);
+    dirty.add(node);
+  }
+}
+
+/** Per index k of `steps`, how many node entries the steps before k consume from. */
+function consumptionCost(steps: readonly FifoStep[]): number[] {
+  const out = [0];
+  for (const st of steps) out.push(out[out.length - 1] + (consumes(st) ? st.placement!.reserved.size || 1 : 0));
+  return out;
+}
+
 /** Whether walkFifo consumed the step's placement from the frontier. */
 function consumes(step: FifoStep): boolean {
   return step.fits && step.placement !== undefined && !step.blockedBy;
 }
 
-/** Whether two placements use the same per node. */
-function sameUsage(a: PackResult, b: PackResult): boolean {
-  if (a === b) return true;
-  if (a.reserved.size !== b.reserved.size) return false;
-  for (const [node, r] of a.reserved) {
-    const o = b.reserved.get(node);
-    if (!o || o.cpu !== r.cpu || o.memory !== r.memory || o.gpu !== r.gpu) return false;
-  }
-  return true;
+const NO_USAGE: ReadonlyMap<string, Resources> = new Map();
+
+function shapeOf(step: FifoStep): AppShape {
+  return step.shape.ok ? step.shape.value : never();
 }
 
 function never(): never {
@@ -578,7 +801,7 @@ export class QueueWalks {
     shapeOf: (p: PodInfo) => ReturnType<FifoWalkOptions["shapeOf"]>,
   ): QueueWalk {
     const group = instanceGroupOf(driver);
-    const key = JSON.stringify([driver.schedulerName, group, driver.nodeSelector, driver.requiredNodeTerms, driver.tolerations]);
+    const key = `${JSON.stringify([driver.schedulerName, group])}${constraintKey(driver)}`;
     const cached = this.walks.get(key);
     if (cached && sameNodes(cached.eligible, eligible)) {
       // The driver itself may have been observed since: a walk over a queue without it is still right for it
@@ -593,6 +816,18 @@ export class QueueWalks {
     const queue = driverQueue(this.state, this.config, driver, instanceGroupOf);
     const walk = new QueueWalk(this.state, this.config, queue, eligible, enforceAfterMs(this.config, group), shapeOf, nowMs);
     return this.use(key, walk);
+  }
+
+  /** The counters of the walks kept now, summed (for benchmarks: a walk dropped takes its counts with it). */
+  totals(): WalkCounters {
+    const out: WalkCounters = { packed: 0, carried: 0, repairs: 0, replayed: 0 };
+    for (const w of this.walks.values()) {
+      out.packed += w.counters.packed;
+      out.carried += w.counters.carried;
+      out.repairs += w.counters.repairs;
+      out.replayed += w.counters.replayed;
+    }
+    return out;
   }
 
   private use(key: string, walk: QueueWalk): QueueWalk {

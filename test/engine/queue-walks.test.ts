@@ -187,6 +187,18 @@ function describeWalk(walk: QueueWalk, nowMs: number) {
   };
 }
 
+/** What the walk up to position `n` says and leaves. */
+function describeAhead(walk: QueueWalk, n: number, nowMs: number, untilBlocker: boolean) {
+  const ahead = walk.ahead(n, nowMs, untilBlocker);
+  // Stopping at the blocker, a walk gives the steps it walked: up to the blocker, or further when it had walked on.
+  const steps = untilBlocker && ahead.blocker ? ahead.steps.slice(0, ahead.blocker.index + 1) : ahead.steps;
+  return {
+    steps: steps.map((s) => ({ pod: s.driver.pod.name, fits: s.fits, blocking: s.blocking, executorNodes: s.placement?.executorNodes })),
+    blocker: ahead.blocker?.driver.pod.name,
+    capacity: [...ahead.capacity.entries()].map(([name, e]) => [name, { ...e.available }]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+  };
+}
+
 function freshWalk(w: World): QueueWalk {
   const { engine } = w;
   const ctx = engine.ctx;
@@ -218,6 +230,15 @@ describe("FIFO walks repaired across state changes", () => {
           // The eligible nodes are kept per constraint: they must be what checking every node gives.
           const direct = [...w.engine.state.nodes.values()].filter((n) => nodeEligible(w.probe, n).ok).map((n) => n.name);
           expect(w.engine.ctx.eligibleNodes(w.probe)).toEqual(direct);
+          // Sometimes only part of the queue first (as a decision for a driver in the middle would): the capacity
+          // that part leaves must be a fresh walk's too, also when the walk stops there after a repair.
+          if (r(3) === 0) {
+            const n = r(walk.queue.length + 1);
+            const untilBlocker = r(2) === 0;
+            expect(describeAhead(walk, n, w.now, untilBlocker), `seed ${seed}, change ${step}: ahead(${n})`).toEqual(
+              describeAhead(freshWalk(w), n, w.now, untilBlocker),
+            );
+          }
           const got = describeWalk(walk, w.now);
           const want = describeWalk(freshWalk(w), w.now);
           expect(got, `seed ${seed}, change ${step}`).toEqual(want);
@@ -270,5 +291,97 @@ describe("FIFO walks repaired across state changes", () => {
     engine.state.upsertPod(otherPod("even-more", "n9", "10m", "1Mi"));
     walkOf().ahead(walk.queue.length, now);
     expect(walk.counters.packed).toBe(after);
+  });
+
+  it("replays nothing of the steps behind a changed step whose placement stays (a change on a node the first step read)", () => {
+    const engine = new EngineClass(harnessConfig({ binpack: "tightly-pack", "fifo-config": { "default-enforce-after-pod-age": "10m" } }));
+    for (let i = 0; i < 60; i++) engine.state.upsertNode(node(`n${String(i).padStart(2, "0")}`, { cpu: "8", memory: "16Gi", gpu: "0" }));
+    const now = 100 * MIN;
+    // Every queued app fills one node's cpu (driver 1 + 7 executors of 1 cpu); n00 holds a little memory of others.
+    const tiny = otherPod("tiny", "n00", "0", "100Mi");
+    engine.state.upsertPod(tiny);
+    for (let i = 0; i < 40; i++) {
+      engine.state.upsertPod(driverPod(`q${i}`, { createdAtMs: now - 5 * MIN + i, driverGpu: "0", count: 7, executorCpu: "1" }));
+    }
+    const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
+    engine.state.upsertPod(probe);
+    const ctx = engine.ctx;
+    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walk = walkOf();
+    walk.ahead(walk.queue.length, now);
+    expect(walk.steps[0].placement!.driverNode).toBe("n00");
+    const packed = walk.counters.packed;
+    // The first step read n00 (it packed there): it packs again, onto n00 as before; every later step skipped n00
+    // (no cpu left) and is carried over, and since none consumes otherwise than before, the walk replays nothing:
+    // the frontier keeps their consumption (the old walk rewound all 40 steps and consumed them again).
+    engine.state.removePod(tiny.namespace, tiny.name);
+    expect(walkOf()).toBe(walk);
+    walk.ahead(walk.queue.length, now);
+    expect(walk.steps[0].placement!.driverNode).toBe("n00");
+    expect(walk.counters.packed - packed).toBeLessThanOrEqual(2); // the first step and the probe
+    expect(walk.counters.carried).toBeGreaterThanOrEqual(39);
+    expect(walk.counters.replayed).toBeLessThanOrEqual(1);
+    const w = { engine, probe, now } as unknown as World;
+    expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+  });
+
+  it("does not pack again a driver short of executor capacity while a change does not make up the difference", () => {
+    const config = harnessConfig({ binpack: "distribute-evenly", "fifo-config": { "default-enforce-after-pod-age": "10m" } });
+    const counts: number[] = [];
+    const pack = config.binpack.pack;
+    config.binpack = { ...config.binpack, pack: (d, e, count, ...rest) => (counts.push(count), pack(d, e, count, ...rest)) };
+    const engine = new EngineClass(config);
+    for (let i = 0; i < 10; i++) engine.state.upsertNode(node(`n${i}`, { cpu: "8", memory: "16Gi", gpu: "0" }));
+    const now = 100 * MIN;
+    // 100 executors of 1 cpu on 10 nodes of 8 cpu: short whatever happens below; then a small app that fits.
+    engine.state.upsertPod(driverPod("huge", { createdAtMs: now - 5 * MIN, driverGpu: "0", count: 100, executorCpu: "1", executorMem: "1Gi" }));
+    engine.state.upsertPod(driverPod("small", { createdAtMs: now - 5 * MIN + 1, driverGpu: "0", count: 1, executorCpu: "1", executorMem: "1Gi" }));
+    const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
+    engine.state.upsertPod(probe);
+    const ctx = engine.ctx;
+    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walk = walkOf();
+    walk.ahead(walk.queue.length, now);
+    expect(walk.steps[0].fits).toBe(false);
+    expect(counts.filter((c) => c === 100)).toHaveLength(1);
+    // Its executor scan read every node with room, n5 among them: a change there used to pack it again. Freeing or
+    // taking a little on n5 leaves the executors' capacities below 100, so it is carried over as short.
+    for (const [i, change] of [otherPod("a", "n5", "1500m"), otherPod("b", "n5", "500m")].entries()) {
+      engine.state.upsertPod(change);
+      if (i === 1) engine.state.removePod("other", "a");
+      expect(walkOf()).toBe(walk);
+      walk.ahead(walk.queue.length, now);
+      expect(walk.steps[0].fits).toBe(false);
+      expect(counts.filter((c) => c === 100), `change ${i}`).toHaveLength(1);
+      const w = { engine, probe, now } as unknown as World;
+      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+      counts.length = 0; // the fresh walk packed it
+      counts.push(100);
+    }
+  });
+
+  it("packs a driver short of executor capacity again once the changes add up to its executors", () => {
+    const engine = new EngineClass(harnessConfig({ binpack: "distribute-evenly", "fifo-config": { "default-enforce-after-pod-age": "10m" } }));
+    for (let i = 0; i < 10; i++) engine.state.upsertNode(node(`n${i}`, { cpu: "8", memory: "16Gi", gpu: "0" }));
+    const now = 100 * MIN;
+    const others = [5, 6, 7].map((i) => otherPod(`o${i}`, `n${i}`, "4"));
+    for (const o of others) engine.state.upsertPod(o);
+    // 78 executors of 1 cpu: the nodes hold 68 now; each freed node adds 4, the third makes it fit.
+    engine.state.upsertPod(driverPod("big", { createdAtMs: now - 5 * MIN, driverGpu: "0", count: 78, executorCpu: "1", executorMem: "1Gi" }));
+    const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
+    engine.state.upsertPod(probe);
+    const ctx = engine.ctx;
+    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walk = walkOf();
+    walk.ahead(walk.queue.length, now);
+    const w = { engine, probe, now } as unknown as World;
+    const fits: boolean[] = [];
+    for (const o of others) {
+      engine.state.removePod(o.namespace, o.name);
+      expect(walkOf()).toBe(walk);
+      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+      fits.push(walk.steps[0].fits);
+    }
+    expect(fits).toEqual([false, false, true]);
   });
 });

@@ -86,14 +86,21 @@ export class CapacityIndex {
   }
 
   private moveTo(order: readonly string[]): void {
-    if (indexes.get(this.order) === this) indexes.delete(this.order);
+    const attached = indexes.get(this.metadata);
+    if (attached?.get(this.order) === this) attached.delete(this.order);
     this.order = order;
-    indexes.set(order, this);
+    register(order, this.metadata, this);
   }
 
   /** The position of `name` in the order (its first one), or undefined. */
   positionOf(name: string): number | undefined {
     return this.first.get(name);
+  }
+
+  /** Re-reads every node's `available` from the view. */
+  refresh(): void {
+    for (let p = 0; p < this.order.length; p++) this.leaf(p, this.metadata.get(this.order[p])?.available);
+    for (let i = this.size - 1; i >= 1; i--) this.pull(i);
   }
 
   /** Re-reads one node's `available` from the view (after it changed). */
@@ -207,7 +214,14 @@ export class CapacityIndex {
   }
 }
 
-const indexes = new WeakMap<readonly string[], CapacityIndex>();
+/** The indexes attached per capacity view and order array (one view may have several orders, one order several views). */
+const indexes = new WeakMap<NodeMetadata, WeakMap<readonly string[], CapacityIndex>>();
+
+function register(order: readonly string[], metadata: NodeMetadata, index: CapacityIndex): void {
+  let attached = indexes.get(metadata);
+  if (!attached) indexes.set(metadata, (attached = new WeakMap()));
+  attached.set(order, index);
+}
 
 // ---- what a pack reads ------------------------------------------------------------------------------------
 // A FIFO walk kept across state versions (queue-walks.ts) carries a step over a change only when the step's pack
@@ -293,17 +307,16 @@ export function recordReads<T>(fn: () => T): { result: T; reads: PackReads } {
   }
 }
 
-/** Builds an index over `order` and `metadata` and attaches it to the order array for the packers to find. */
+/** Builds an index over `order` and `metadata` and attaches it to the pair for the packers to find. */
 export function attachCapacityIndex(order: readonly string[], metadata: NodeMetadata): CapacityIndex {
   const index = new CapacityIndex(order, metadata);
-  indexes.set(order, index);
+  register(order, metadata, index);
   return index;
 }
 
-/** The index attached to `order`, when it was built over this very capacity view. */
+/** The index attached to `order` over this very capacity view. */
 export function capacityIndexOf(order: readonly string[], metadata: NodeMetadata): CapacityIndex | undefined {
-  const index = indexes.get(order);
-  return index && index.metadata === metadata ? index : undefined;
+  return indexes.get(metadata)?.get(order);
 }
 
 /**

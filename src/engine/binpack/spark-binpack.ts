@@ -9,7 +9,10 @@
 // tightly-pack and minimal-fragmentation alike. We compute the driver-less capacities once and, per driver
 // candidate, adjust only the driver's own node, so driver candidates that cannot work are skipped in O(1) instead
 // of re-running the strategy: O(nodes) per pack instead of O(nodes²) when the app does not fit. The sums are
-// only computed after a first strategy run failed, so a pack that fits costs what its strategy reads.
+// only computed after a first strategy run failed, so a pack that fits costs what its strategy reads. When the sums
+// fall short of the executor count even without a driver, no candidate can work and the driver scan stops: a
+// queued app too large for what is left costs one pass over the executor candidates, and a kept FIFO walk
+// (queue-walks.ts) sees it read no driver candidate behind the first.
 
 import { type Resources, fits, zero } from "../resources.js";
 import { nodeCapacity } from "./capacity.js";
@@ -75,6 +78,7 @@ export function placeDriverFirst(
   executorOrder: readonly string[],
   metadata: NodeMetadata,
   strategy: ExecutorStrategy,
+  onShortfall?: (sums: { base: ReadonlyMap<string, number>; total: number }) => void,
 ): Placement | undefined {
   // The capacity sums are computed only once a strategy has failed: the first driver candidate that holds the
   // driver usually works, and the strategies stop at the node that takes the last executor, so a pack that fits
@@ -104,7 +108,11 @@ export function placeDriverFirst(
       return true;
     }
     sums ??= capacitySums(executor, count, executorOrder, metadata);
-    return false;
+    // With the driver anywhere, the executors have at most these capacities: when even they fall short, no later
+    // candidate can work, so the scan stops here (the pack reads no more driver candidates).
+    if (sums.total >= count) return false;
+    onShortfall?.(sums);
+    return true;
   });
   return placement;
 }
@@ -140,5 +148,14 @@ export function sparkBinPack(
   metadata: NodeMetadata,
   strategy: ExecutorStrategy,
 ): PackResult {
-  return toPackResult(placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy));
+  let shortfall: { base: ReadonlyMap<string, number>; total: number } | undefined;
+  const placement = placeDriverFirst(driver, executor, count, driverOrder, executorOrder, metadata, strategy, (s) => (shortfall = s));
+  const result = toPackResult(placement);
+  if (!placement && shortfall) {
+    // Only the nodes that hold an executor (with a capacity index the others are never visited).
+    const capacities = new Map<string, number>();
+    for (const [name, cap] of shortfall.base) if (cap > 0) capacities.set(name, cap);
+    result.shortfall = { executor, count, capacities, total: shortfall.total };
+  }
+  return result;
 }

@@ -37,6 +37,21 @@ export interface PackResult {
    */
   reserved: ReadonlyMap<string, Resources>;
   hasCapacity: boolean;
+  /**
+   * Set by driver-first packing when it did not fit because the executor candidates' capacities without any driver
+   * (per node, clamped to the count) add up to less than the executor count: the proof that it cannot fit as long
+   * as they do (a kept FIFO walk re-checks it on the nodes a change touched instead of packing again).
+   */
+  shortfall?: ExecutorShortfall;
+}
+
+export interface ExecutorShortfall {
+  executor: Resources;
+  count: number;
+  /** Each executor candidate with room for one executor: how many it holds (at most `count`); others hold none. */
+  capacities: ReadonlyMap<string, number>;
+  /** Their sum, below `count`. */
+  total: number;
 }
 
 /**

@@ -10,6 +10,7 @@ import { minimalFragmentationExecutors } from "../../../src/engine/binpack/minim
 import { type ExecutorStrategy, type ReservedMap, sparkBinPack } from "../../../src/engine/binpack/spark-binpack.js";
 import { tightlyPackExecutors } from "../../../src/engine/binpack/tightly-pack.js";
 import type { NodeMetadata } from "../../../src/engine/binpack/types.js";
+import { ObservedMetadata, recordReads } from "../../../src/engine/binpack/capacity-index.js";
 import { R, metadataOf, node, summary } from "./fixtures.js";
 
 function addOne(reserved: ReservedMap, name: string, r: Resources): Resources {
@@ -133,5 +134,27 @@ describe("driver-first placement matches literal models (§7.2–§7.4)", () => 
     expect(efficiencies.get("a")).toEqual({ cpu: 1, memory: 7 / 8, gpu: 0, max: 1 });
     expect(efficiencies.get("b")).toEqual({ cpu: 0.5, memory: 0.5, gpu: 0, max: 0.5 });
     expect(efficiencies.get("c")).toEqual({ cpu: 0, memory: 0, gpu: 0, max: 0 });
+  });
+});
+
+describe("a driver scan that cannot work stops", () => {
+  it("stops at the first driver candidate once the executors' capacities without any driver fall short", () => {
+    const metadata = new ObservedMetadata();
+    const order: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const name = `n${String(i).padStart(2, "0")}`;
+      order.push(name);
+      metadata.set(name, metadataOf([node(name, R(4000, 4 * 2 ** 30, 0))]).get(name)!);
+    }
+    // 50 nodes with room for the driver and 3 executors each: 1,000 executors cannot fit whatever node the driver takes.
+    const { result, reads } = recordReads(() => sparkBinPack(R(1000, 2 ** 30), R(1000, 2 ** 30), 1000, order, order, metadata, distributeEvenlyExecutors));
+    expect(result.hasCapacity).toBe(false);
+    // The driver scan stops where the sums show it (before: it went on through all 50 candidates, each rejected).
+    expect(reads.scans[0].order).toBe(order);
+    expect(reads.scans[0].stoppedAt).toBe("n00");
+    // The proof it cannot fit: 4 executors per node without a driver, 200 in all (a kept walk re-checks it).
+    expect(result.shortfall?.total).toBe(200);
+    expect(result.shortfall?.count).toBe(1000);
+    expect([...result.shortfall!.capacities.values()]).toEqual(Array(50).fill(4));
   });
 });
