@@ -130,6 +130,11 @@ export const CONFIG_SCHEMA = {
       "renew-deadline": duration("the leader steps down if it cannot renew or read the lease for this long", "10s"),
       "retry-period": duration("how often the lease is renewed / read", "2s"),
     }),
+    "executor-bind-answer": oneOf(
+      "before-write: an executor bound into a slot already stored on its node is answered before the write that records its pod name; after-write: after it",
+      ["before-write", "after-write"],
+      "before-write",
+    ),
     "write-retries": section("reservation writes", {
       "max-attempts": integer("attempts before the decision is rolled back", 5, 1),
       "initial-backoff": duration("first retry delay (doubles, with jitter)", "100ms"),

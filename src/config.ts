@@ -42,6 +42,11 @@ export interface ServiceConfig {
     renewDeadlineMs: number;
     retryPeriodMs: number;
   };
+  /**
+   * `executor-bind-answer: before-write`: an executor bound into a slot its reservation already stores on the
+   * chosen node is answered before the write that records its pod name (src/pipeline/reservation-pipeline.ts).
+   */
+  earlyExecutorBinds: boolean;
   /** Reservation writes: attempts and exponential backoff. */
   writeRetries: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   /** Pod patches that make kube-scheduler retry refused pods (src/kube/retry-nudger.ts); rate 0 disables. */
@@ -154,6 +159,14 @@ function leaderElectionMode(v: unknown): ServiceConfig["leaderElection"]["mode"]
   return mode;
 }
 
+function executorBindAnswer(v: unknown): "before-write" | "after-write" {
+  const mode = str(v, "executor-bind-answer", "before-write");
+  if (mode !== "before-write" && mode !== "after-write") {
+    throw new ConfigError(`executor-bind-answer: expected before-write or after-write, got "${mode}"`);
+  }
+  return mode;
+}
+
 function access(v: unknown): ServiceConfig["access"] {
   const o = section(v, "access", ["rpc", "extender-allowed-sources", "cache-ttl", "cache-size"]);
   let rpc: RpcAccessMode | undefined;
@@ -261,6 +274,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
       renewDeadlineMs: durationMs(le["renew-deadline"], "leader-election.renew-deadline", 10_000),
       retryPeriodMs: durationMs(le["retry-period"], "leader-election.retry-period", 2_000),
     },
+    earlyExecutorBinds: executorBindAnswer(raw["executor-bind-answer"]) === "before-write",
     writeRetries: {
       maxAttempts: int(wr["max-attempts"], "write-retries.max-attempts", 5, 1),
       initialBackoffMs: durationMs(wr["initial-backoff"], "write-retries.initial-backoff", 100),

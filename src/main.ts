@@ -138,7 +138,12 @@ async function main(): Promise<void> {
     console.error(`spark-scheduler: configuration error: ${(e as Error).message}`);
     process.exit(2);
   }
-  const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), { mutex, metrics, onDecision });
+  const scheduler = new Scheduler(engine, backend, log.child({ component: "scheduler" }), {
+    mutex,
+    metrics,
+    onDecision,
+    earlyExecutorBinds: config.earlyExecutorBinds,
+  });
   metrics.observeBackend(backend);
   metrics.startConsistencyChecks((fn) => scheduler.read(fn), log.child({ component: "consistency" }));
   const tls = config.tls && {
