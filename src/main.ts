@@ -126,7 +126,10 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = pino({ level: config.logLevel, base: { service: "spark-scheduler" } });
+  // Asynchronous writes to stdout: a line per decision written synchronously was ~5 % of the service's CPU under
+  // 64 concurrent callers (a write(2) each); lines logged while a write is in flight go out together. pino flushes
+  // what is left synchronously when the process exits.
+  const log = pino({ level: config.logLevel, base: { service: "spark-scheduler" } }, pino.destination({ dest: 1, sync: false }));
   const engine = new Engine(config.engine);
   const mutex = new Mutex();
   const metrics = new Metrics(engine, { defaultMetrics: true, kube: true });
