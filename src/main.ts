@@ -69,6 +69,9 @@ interface Backend {
   stopExtras: () => Promise<void>;
 }
 
+/** Longest a shutdown waits for reservation writes in flight (a write's retries take up to ~10 s). */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
 function createBackend(config: ServiceConfig, engine: Engine, mutex: Mutex, log: pino.Logger): Backend {
   const choice = chooseBackend({
     embedded: config.embedded,
@@ -213,6 +216,13 @@ async function main(): Promise<void> {
     tlsReloader?.stop();
     metrics.close();
     await app.close();
+    // Writes still in flight (executor binds answered before their write, a rollout's SIGTERM) go out before
+    // the process ends, within a bound: what does not land is re-attached by the next leader's reconciliation.
+    const drained = await Promise.race([
+      scheduler.pipeline.idle().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), SHUTDOWN_DRAIN_MS).unref()),
+    ]);
+    if (!drained) log.warn({ reservations: scheduler.pipeline.busy, waitedMs: SHUTDOWN_DRAIN_MS }, "reservation writes still in flight at exit");
     await stopExtras();
     await backend.stop();
     process.exit(0);

@@ -225,4 +225,41 @@ describe("npm start", () => {
       await server.stop();
     }
   });
+
+  it("on SIGTERM, reservation writes still in flight land before the process exits", async () => {
+    const server = await FakeApiServer.start();
+    const kubeconfig = await writeKubeConfigFile(server.url);
+    try {
+      putEstablishedCrd(server);
+      for (const name of ["node-a1", "node-a2", "node-b1", "node-b2"]) {
+        server.put(NODES, {
+          metadata: { name, labels: { resource_channel: "batch", "topology.kubernetes.io/zone": name.slice(5, 6) } },
+          status: { allocatable: { cpu: "16", memory: "64Gi" }, conditions: [{ type: "Ready", status: "True" }] },
+        });
+      }
+      server.put("pods", example("driver-etl").Pod);
+      server.put(LEASES, {
+        metadata: { name: "spark-scheduler", namespace: "spark" },
+        spec: { holderIdentity: `${hostname()}_0b7c`, leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
+      });
+      const { url, child } = await startMain(["--kube-config", kubeconfig.path]);
+      await eventually(async () => ((await (await fetch(`${url}/readyz`)).json()) as any).schedules === true, 10_000, 50);
+      expect((await postJson(`${url}/predicates`, example("driver-etl"))).json.NodeNames).toHaveLength(1);
+      server.put("pods", example("executor-etl-1").Pod);
+      // The executor's bind is answered before its write; the write's first attempt fails and is retried after a
+      // backoff, by which time the process has been told to stop.
+      server.injectFault({ method: "PUT", pathIncludes: "resourcereservations", status: 503, times: 1 });
+      const res = await postJson(`${url}/predicates`, example("executor-etl-1"));
+      expect(res.json.NodeNames).toHaveLength(1);
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+      const pods = (server.get(RRS, "etl", "spark") as any).status.pods as Record<string, string>;
+      expect(Object.values(pods)).toContain("etl-exec-1");
+    } finally {
+      for (const c of children.splice(0)) c.kill("SIGTERM");
+      await kubeconfig.cleanup();
+      await server.stop();
+    }
+  });
 });
