@@ -1,6 +1,7 @@
-// Persists reservation writes to the API server, synchronously from the scheduler's point of view: a decision
-// is answered only after its writes are stored (reference §10 wrote asynchronously and silently dropped writes
-// that kept failing, leaving promised slots that no API object held).
+// Persists reservation writes to the API server. A decision that promises capacity is answered only after its
+// writes are stored (reference §10 wrote asynchronously and silently dropped writes that kept failing, leaving
+// promised slots that no API object held); only an executor bind into a slot already stored on its node may be
+// answered first, and its failed write is re-written or repaired by reconciliation (src/pipeline/).
 //
 // - create: POST the v1beta2 object, owned by the driver pod. AlreadyExists: GET it; the same driver (uid) →
 //   adopt it (replace with our content); another driver → fail with a clear error.
