@@ -71,8 +71,12 @@ export async function startService(server: FakeApiServer): Promise<Service> {
   const configFile = join(dir, "config.yaml");
   // The RPCs open to loopback callers: the benchmark measures the pipeline, not TokenReview round trips (the
   // Kubernetes-mode default, access.rpc: kubernetes, would refuse the benchmark's token-less reads).
-  writeFileSync(configFile, `instance-group-label: ${IG_LABEL}\nbinpack: distribute-evenly\nfifo: true\naccess:\n  rpc: loopback\n`);
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "0", "--kube-config", kubeconfig.path, "--config", configFile], {
+  // BENCH_SERVICE_CONFIG adds lines to the service's config file (e.g. "executor-bind-answer: after-write");
+  // BENCH_SERVICE_NODE_FLAGS passes flags to its node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const extra = process.env.BENCH_SERVICE_CONFIG ? `${process.env.BENCH_SERVICE_CONFIG}\n` : "";
+  writeFileSync(configFile, `instance-group-label: ${IG_LABEL}\nbinpack: distribute-evenly\nfifo: true\naccess:\n  rpc: loopback\n${extra}`);
+  const nodeFlags = (process.env.BENCH_SERVICE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, "--import", "tsx", "src/main.ts", "--port", "0", "--kube-config", kubeconfig.path, "--config", configFile], {
     env: { ...process.env, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });

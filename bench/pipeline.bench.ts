@@ -84,6 +84,22 @@ function readLoad(baseUrl: string): { stop: () => Promise<number[]> } {
   };
 }
 
+/**
+ * CPU seconds the service process has used (prom-client's process_cpu_seconds_total): per operation it is a
+ * figure that other work on a shared machine disturbs far less than the wall-clock rates.
+ */
+async function serviceCpuSeconds(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const m = /^process_cpu_seconds_total (\S+)$/m.exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+const cpuNote = (cpuSeconds: number, ops: number, reads: number) =>
+  `; service CPU ${Math.round(cpuSeconds * 1000)} ms for ${ops} calls + ${reads} reads (${((cpuSeconds * 1000) / ops).toFixed(2)} ms per call, reads included)`;
+
+/** Reservation writes the fake API server received since its request log was last cleared. */
+const rrWrites = (fc: FakeCluster) => fc.server.requests.filter((q) => q.method !== "GET" && q.path.includes("/resourcereservations")).length;
+
 export async function benchPipeline(ctx: BenchContext): Promise<void> {
   const nodes = ctx.quick ? 300 : 1000;
   const maxMs = ctx.quick ? 1_500 : 8_000;
@@ -109,6 +125,7 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
       // Driver admissions.
       const admitted: AppSpec[] = [];
       let seq = 0;
+      const cpu1 = await serviceCpuSeconds(svc.url);
       const reads1 = readLoad(svc.url);
       const a = await concurrently(CALLERS, warm ? 2 * CALLERS : maxAdmissions, maxMs, () => {
         const app: AppSpec = {
@@ -131,7 +148,8 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
         };
       });
       const r1 = await reads1.stop();
-      if (!warm) report(ctx, `pipeline/writes=${latency}ms/driver-admission`, a, `admissions/s; ${a.outcomes}`);
+      const cpuA = (await serviceCpuSeconds(svc.url)) - cpu1;
+      if (!warm) report(ctx, `pipeline/writes=${latency}ms/driver-admission`, a, `admissions/s; ${a.outcomes}${cpuNote(cpuA, a.latencies.length, r1.length)}; ${rrWrites(fc)} reservation writes`);
       if (!warm) report(ctx, `pipeline/writes=${latency}ms/read-during-admissions`, { latencies: r1, wallMs: a.wallMs, outcomes: new Counter(), capped: false }, "ListReservations");
       fc.server.requests.length = 0;
 
@@ -139,6 +157,7 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
       const work: { app: AppSpec; k: number }[] = [];
       for (const app of admitted) for (let k = 1; k <= EXECUTORS_PER_APP; k++) work.push({ app, k });
       let w = 0;
+      const cpu2 = await serviceCpuSeconds(svc.url);
       const reads2 = readLoad(svc.url);
       const b = await concurrently(CALLERS, warm ? 4 * CALLERS : maxBinds, maxMs, () => {
         const item = work[w++];
@@ -155,8 +174,9 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
         };
       });
       const r2 = await reads2.stop();
+      const cpuB = (await serviceCpuSeconds(svc.url)) - cpu2;
       if (warm) continue;
-      report(ctx, `pipeline/writes=${latency}ms/executor-bind`, b, `binds/s; ${b.outcomes} of ${work.length} executors`);
+      report(ctx, `pipeline/writes=${latency}ms/executor-bind`, b, `binds/s; ${b.outcomes} of ${work.length} executors${cpuNote(cpuB, b.latencies.length, r2.length)}; ${rrWrites(fc)} reservation writes`);
       report(ctx, `pipeline/writes=${latency}ms/read-during-binds`, { latencies: r2, wallMs: b.wallMs, outcomes: new Counter(), capped: false }, "ListReservations");
       fc.server.requests.length = 0;
     }

@@ -121,6 +121,7 @@ export const CONFIG_SCHEMA = {
     "executor-prioritized-node-label": labelPriority("preferred executor nodes"),
     "max-executors-per-application": integer("most executors one application may ask for", DEFAULT_MAX_EXECUTORS_PER_APP, 1, MAX_EXECUTORS_PER_APP_LIMIT),
     "unschedulable-pod-timeout-duration": duration("pending drivers older than this get the PodExceedsClusterCapacity condition", "10m"),
+    "shutdown-timeout": duration("after SIGTERM: the longest the shutdown may take before the process exits with status 1", "25s"),
     "leader-election": section("which replica decides", {
       enabled: boolean("only the leading replica schedules (Kubernetes mode only)", true),
       mode: oneOf("follow this pod's kube-scheduler's Lease, or the extender's own", ["follow-kube-scheduler", "own-lease"], "follow-kube-scheduler"),
@@ -130,6 +131,11 @@ export const CONFIG_SCHEMA = {
       "renew-deadline": duration("the leader steps down if it cannot renew or read the lease for this long", "10s"),
       "retry-period": duration("how often the lease is renewed / read", "2s"),
     }),
+    "executor-bind-answer": oneOf(
+      "before-write: an executor bound into a slot already stored on its node is answered before the write that records its pod name; after-write: after it",
+      ["before-write", "after-write"],
+      "before-write",
+    ),
     "write-retries": section("reservation writes", {
       "max-attempts": integer("attempts before the decision is rolled back", 5, 1),
       "initial-backoff": duration("first retry delay (doubles, with jitter)", "100ms"),

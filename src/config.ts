@@ -32,6 +32,8 @@ export interface ServiceConfig {
   embeddedClusterFile: string;
   /** Node-pinned demand objects and unschedulable marker timeout. */
   unschedulablePodTimeoutMs: number;
+  /** The longest a SIGTERM's shutdown may take before the process exits with status 1. */
+  shutdownTimeoutMs: number;
   leaderElection: {
     enabled: boolean;
     /** follow-kube-scheduler: lead while this pod's kube-scheduler holds its lease; own-lease: own election. */
@@ -42,6 +44,11 @@ export interface ServiceConfig {
     renewDeadlineMs: number;
     retryPeriodMs: number;
   };
+  /**
+   * `executor-bind-answer: before-write`: an executor bound into a slot its reservation already stores on the
+   * chosen node is answered before the write that records its pod name (src/pipeline/reservation-pipeline.ts).
+   */
+  earlyExecutorBinds: boolean;
   /** Reservation writes: attempts and exponential backoff. */
   writeRetries: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
   /** Pod patches that make kube-scheduler retry refused pods (src/kube/retry-nudger.ts); rate 0 disables. */
@@ -154,6 +161,14 @@ function leaderElectionMode(v: unknown): ServiceConfig["leaderElection"]["mode"]
   return mode;
 }
 
+function executorBindAnswer(v: unknown): "before-write" | "after-write" {
+  const mode = str(v, "executor-bind-answer", "before-write");
+  if (mode !== "before-write" && mode !== "after-write") {
+    throw new ConfigError(`executor-bind-answer: expected before-write or after-write, got "${mode}"`);
+  }
+  return mode;
+}
+
 function access(v: unknown): ServiceConfig["access"] {
   const o = section(v, "access", ["rpc", "extender-allowed-sources", "cache-ttl", "cache-size"]);
   let rpc: RpcAccessMode | undefined;
@@ -248,6 +263,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
     embeddedClusterFile: str(raw["embedded-cluster-file"], "embedded-cluster-file", "examples/cluster.yaml"),
     unschedulablePodTimeoutMs:
       durationMs(raw["unschedulable-pod-timeout-duration"], "unschedulable-pod-timeout-duration", 600_000) || 600_000,
+    shutdownTimeoutMs: durationMs(raw["shutdown-timeout"], "shutdown-timeout", 25_000) || 25_000,
     leaderElection: {
       enabled: bool(le.enabled, "leader-election.enabled", true),
       mode: leaderElectionMode(le.mode),
@@ -261,6 +277,7 @@ export function configFromObject(raw: Record<string, unknown>): ServiceConfig {
       renewDeadlineMs: durationMs(le["renew-deadline"], "leader-election.renew-deadline", 10_000),
       retryPeriodMs: durationMs(le["retry-period"], "leader-election.retry-period", 2_000),
     },
+    earlyExecutorBinds: executorBindAnswer(raw["executor-bind-answer"]) === "before-write",
     writeRetries: {
       maxAttempts: int(wr["max-attempts"], "write-retries.max-attempts", 5, 1),
       initialBackoffMs: durationMs(wr["initial-backoff"], "write-retries.initial-backoff", 100),

@@ -106,10 +106,22 @@ export class Engine {
   // ---- read side ----------------------------------------------------------------------------
 
   listReservations(namespace?: string): Reservation[] {
-    return [...this.state.reservations.values()]
-      .filter((r) => !namespace || r.namespace === namespace)
-      .sort((a, b) => (reservationKey(a.namespace, a.appId) < reservationKey(b.namespace, b.appId) ? -1 : 1));
+    // The sorted keys are kept until a reservation comes or goes (state.queueVersion moves then): a read RPC
+    // under load (one per page) no longer sorts every reservation, building two keys per comparison.
+    if (this.sortedKeysVersion !== this.state.queueVersion) {
+      this.sortedKeys = [...this.state.reservations.keys()].sort();
+      this.sortedKeysVersion = this.state.queueVersion;
+    }
+    const out: Reservation[] = [];
+    for (const key of this.sortedKeys) {
+      const r = this.state.reservations.get(key);
+      if (r && (!namespace || r.namespace === namespace)) out.push(r);
+    }
+    return out;
   }
+
+  private sortedKeys: string[] = [];
+  private sortedKeysVersion = -1;
 
   /** Whether a slot's bound pod is alive and on the slot's node. */
   slotActive(r: Reservation, slot: string): boolean {

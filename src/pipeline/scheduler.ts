@@ -5,7 +5,8 @@
 // kube layer's maintenance also take (so it never sees half of another change), and its reservation content
 // is assumed there. The mutex is released before the writes go out: they are persisted by the reservation
 // pipeline (one ordered, coalescing channel per reservation), and the answer waits only for the write that
-// carries its own content — a driver's admission is durable before its node is returned. A failed write
+// carries its own content — a driver's admission is durable before its node is returned; an executor bound
+// into a slot already stored on its node is answered at once (`earlyExecutorBinds`, see the pipeline). A failed write
 // forgets exactly what was not stored. Compaction of soft reservations is its own step, started after any
 // change that makes it due, with its own writes. Reads run at once on the current state (always consistent
 // between synchronous steps) and never wait for a write.
@@ -17,7 +18,7 @@ import type { PodInfo } from "../engine/model.js";
 import type { ClusterBackend } from "../kube/backend.js";
 import type { Metrics } from "../server/metrics.js";
 import { Mutex } from "./mutex.js";
-import { ReservationPipeline, ReservationWriteFailed } from "./reservation-pipeline.js";
+import { type LateFailureFn, ReservationPipeline, ReservationWriteFailed } from "./reservation-pipeline.js";
 
 export type Clock = () => number;
 
@@ -28,6 +29,13 @@ export interface SchedulerOptions {
   mutex?: Mutex;
   /** Called after every decision (Kubernetes events, tests). */
   onDecision?: (pod: PodInfo, decision: Decision) => void;
+  /**
+   * Answer an executor bound into a slot that is already stored on its node before the write that records its
+   * pod name (config `executor-bind-answer: before-write`); false: after it, as every other decision.
+   */
+  earlyExecutorBinds?: boolean;
+  /** Called when the write of executor binds answered before it failed (after the log line; tests). */
+  onLateFailure?: LateFailureFn;
 }
 
 export class Scheduler {
@@ -36,6 +44,7 @@ export class Scheduler {
   private readonly clock: Clock;
   private readonly metrics?: Metrics;
   private readonly onDecision?: (pod: PodInfo, decision: Decision) => void;
+  private readonly earlyExecutorBinds: boolean;
   private compactionQueued = false;
   private readonly listeners = new Set<(pod: PodInfo, decision: Decision) => void>();
 
@@ -49,7 +58,14 @@ export class Scheduler {
     this.clock = options.clock ?? Date.now;
     this.metrics = options.metrics;
     this.onDecision = options.onDecision;
-    this.pipeline = new ReservationPipeline(engine, (w) => backend.writeReservation(w), log);
+    this.earlyExecutorBinds = options.earlyExecutorBinds ?? false;
+    this.pipeline = new ReservationPipeline(engine, (w) => backend.writeReservation(w), log, (binds, e) => {
+      this.log.error(
+        { err: e, podNamespace: binds[0]?.namespace, pods: binds.map((b) => b.pod), sparkAppID: binds[0]?.decision.appId },
+        "executor binds answered before their write were not persisted; the executors count as node overhead until reconciliation re-attaches them",
+      );
+      options.onLateFailure?.(binds, e);
+    });
     this.mutex.afterEach(() => this.scheduleCompaction());
   }
 
@@ -80,7 +96,8 @@ export class Scheduler {
         entered?.();
         this.backend.podSeen?.(pod);
         const d = this.engine.filter(pod, nodeNames, this.clock());
-        return { d, stored: this.pipeline.submit(d, pod.namespace) };
+        const early = this.earlyExecutorBinds ? { pod: pod.name } : undefined;
+        return { d, stored: this.pipeline.submit(d, pod.namespace, early) };
       });
       decision = await made.stored.then(
         () => made.d,

@@ -10,7 +10,7 @@ import { RR_CRD_NAME, resourceReservationCrd } from "../../src/kube/crd.js";
 import { type ClusterInformerOptions, type ClusterInformers, clusterInformers } from "../../src/kube/informers.js";
 import { KubeCluster, type KubeClusterOptions } from "../../src/kube/kube-cluster.js";
 import { Mutex } from "../../src/pipeline/mutex.js";
-import { Scheduler } from "../../src/pipeline/scheduler.js";
+import { Scheduler, type SchedulerOptions } from "../../src/pipeline/scheduler.js";
 import type { ClusterState } from "../../src/engine/state.js";
 import type { FakeApiServer, StoredObject } from "../support/fake-apiserver.js";
 import { makeKubeConfig } from "../support/kubeconfig.js";
@@ -152,6 +152,7 @@ export function replica(
   server: FakeApiServer,
   config: ServiceConfig = testConfig(),
   extra: Partial<KubeClusterOptions> = {},
+  schedulerOptions: Omit<SchedulerOptions, "mutex"> = {},
 ): Replica {
   const engine = new Engine(config.engine);
   const mutex = new Mutex();
@@ -165,7 +166,7 @@ export function replica(
     crd: { timeoutMs: 2000, pollMs: 20 },
     ...extra,
   });
-  const scheduler = new Scheduler(engine, cluster, silentLog, { mutex });
+  const scheduler = new Scheduler(engine, cluster, silentLog, { ...schedulerOptions, mutex });
   let stopped = false;
   return {
     engine,

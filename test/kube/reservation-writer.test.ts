@@ -1,3 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Reservation, cloneReservation, reservationFromObject } from "../../src/engine/reservation.js";
 import { res } from "../../src/engine/resources.js";
@@ -144,5 +150,64 @@ describe("ReservationWriter", () => {
     expect(server.get(RRS, "app-1", NS)).toBeDefined();
     expect(await writer.deleteReservation(NS, "app-1", r.resourceVersion)).toBe("deleted");
     expect(await writer.deleteReservation(NS, "app-1")).toBe("absent");
+  });
+});
+
+describe("ReservationWriter against a TLS API server", () => {
+  it("keeps one connection for its writes, with the kubeconfig's CA and bearer token (client-node made one per request)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "writer-tls-"));
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
+        "-subj", "/CN=127.0.0.1", "-days", "1", "-addext", "subjectAltName=IP:127.0.0.1"],
+      { cwd: dir, stdio: "pipe" },
+    );
+    const cert = readFileSync(join(dir, "cert.pem"));
+    const key = readFileSync(join(dir, "key.pem"));
+    rmSync(dir, { recursive: true, force: true });
+    let connections = 0;
+    const seen: { method: string; path: string; auth: string | undefined; body: { metadata?: { resourceVersion?: string } } }[] = [];
+    let rv = 0;
+    const api = https.createServer({ cert, key }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as (typeof seen)[number]["body"];
+        seen.push({ method: req.method!, path: req.url!, auth: req.headers.authorization, body });
+        const out = JSON.stringify({ ...body, metadata: { ...body.metadata, resourceVersion: String(++rv) } });
+        res.writeHead(req.method === "POST" ? 201 : 200, { "content-type": "application/json" });
+        res.end(out);
+      });
+    });
+    api.on("secureConnection", () => connections++);
+    await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = api.address() as { port: number };
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: "tls", server: `https://127.0.0.1:${port}`, caData: cert.toString("base64"), skipTLSVerify: false }],
+        users: [{ name: "tls", token: "secret-token" }],
+        contexts: [{ name: "tls", cluster: "tls", user: "tls" }],
+        currentContext: "tls",
+      });
+      const tlsWriter = new ReservationWriter(kc, { maxAttempts: 1, initialBackoffMs: 5, maxBackoffMs: 20 }, silentLog);
+      let r = reservation();
+      r.resourceVersion = await tlsWriter.write({ op: "create", reservation: r });
+      for (let i = 1; i <= 4; i++) {
+        const next = bound(r, "executor-1", `exec-${i}`);
+        next.resourceVersion = await tlsWriter.write({ op: "update", reservation: next, previous: r });
+        r = next;
+      }
+      expect(r.resourceVersion).toBe("5");
+      expect(seen.map((s) => s.method)).toEqual(["POST", "PUT", "PUT", "PUT", "PUT"]);
+      expect(seen[0].path).toBe(`/apis/sparkscheduler.palantir.com/v1beta2/namespaces/${NS}/resourcereservations`);
+      expect(seen[1].path).toBe(`/apis/sparkscheduler.palantir.com/v1beta2/namespaces/${NS}/resourcereservations/app-1`);
+      expect(seen[2].body.metadata?.resourceVersion).toBe("2");
+      expect(seen.every((s) => s.auth === "Bearer secret-token")).toBe(true);
+      expect(connections).toBe(1);
+    } finally {
+      api.closeAllConnections();
+      await new Promise((resolve) => api.close(resolve));
+    }
   });
 });
