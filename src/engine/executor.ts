@@ -14,7 +14,12 @@ import { DRIVER_SLOT, type Reservation, cloneReservation, executorSlots } from "
 import { type Resources, fits, formatResources } from "./resources.js";
 import { executorResourceProfileId } from "./spark-conf.js";
 
-/** Executor slots that can take a new executor, grouped by node, lowest slot index first. */
+/**
+ * Executor slots that can take a new executor, grouped by node, lowest slot index first. A running executor of
+ * the application that no reservation names (its bind was answered before a write that was lost, or the
+ * process restarted before reconciliation) holds one unbound slot on its node: those are left out, so that no
+ * other executor is bound into the capacity it already uses (reconciliation then names it in that slot).
+ */
 export function unboundSlotsByNode(ctx: EngineContext, r: Reservation, forPod?: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const name of executorSlots(r)) {
@@ -23,6 +28,12 @@ export function unboundSlotsByNode(ctx: EngineContext, r: Reservation, forPod?: 
     const list = out.get(node);
     if (list) list.push(name);
     else out.set(node, [name]);
+  }
+  for (const [node, list] of out) {
+    const held = ctx.state.looseExecutorsOn(r.namespace, r.appId, node, forPod);
+    if (held === 0) continue;
+    if (held >= list.length) out.delete(node);
+    else list.splice(0, held);
   }
   return out;
 }

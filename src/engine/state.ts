@@ -58,9 +58,15 @@ export class ClusterState {
   private readonly observed = new Map<string, { pod: PodInfo; expiresAtMs: number }>();
   /** Overhead per node, and what each overhead pod contributes to it (by namespace/name). */
   private readonly overheadByNode = new Map<string, Resources>();
-  private readonly overheadPods = new Map<string, { node: string; requests: Resources; schedulerName: string }>();
+  private readonly overheadPods = new Map<string, { node: string; requests: Resources; schedulerName: string; app: string | undefined }>();
   /** The part of the overhead per node that pods of each scheduler make up (scheduler name → node → sum). */
   private readonly overheadByScheduler = new Map<string, Map<string, Resources>>();
+  /**
+   * Running executors that no reservation names (a bind answered before its write that was lost, a restart
+   * before reconciliation), per application (namespace/appId): pod key → node. Such an executor holds an
+   * unbound slot of its application on its node (src/engine/executor.ts unboundSlotsByNode).
+   */
+  private readonly looseExecutors = new Map<string, Map<string, string>>();
   /** How many reservation slots and soft reservations name each pod (namespace/name). */
   private readonly reservedPodRefs = new Map<string, number>();
   /** Applications (namespace/appId) whose reservation may have a slot freed by a deleted pod. */
@@ -502,9 +508,22 @@ export class ClusterState {
       subInto(this.overheadByScheduler.get(old.schedulerName)!.get(old.node)!, old.requests);
       this.overheadPods.delete(key);
       this.touch(old.node);
+      if (old.app) {
+        const loose = this.looseExecutors.get(old.app);
+        loose?.delete(key);
+        if (loose?.size === 0) this.looseExecutors.delete(old.app);
+      }
     }
     const p = this.pods.get(key);
     if (!p || !p.nodeName || p.terminated || this.reservedPodRefs.has(key)) return;
+    // A Terminating executor has handed its slot on (its replacement may take it): it holds none.
+    const identity = p.deleting ? undefined : classifyPod(p);
+    const app = identity?.ok && identity.value.role === "executor" ? reservationKey(p.namespace, identity.value.appId) : undefined;
+    if (app) {
+      let loose = this.looseExecutors.get(app);
+      if (!loose) this.looseExecutors.set(app, (loose = new Map()));
+      loose.set(key, p.nodeName);
+    }
     this.touch(p.nodeName);
     let sum = this.overheadByNode.get(p.nodeName);
     if (!sum) this.overheadByNode.set(p.nodeName, (sum = zero()));
@@ -514,7 +533,17 @@ export class ClusterState {
     let part = byNode.get(p.nodeName);
     if (!part) byNode.set(p.nodeName, (part = zero()));
     addInto(part, p.requests);
-    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests, schedulerName: p.schedulerName });
+    this.overheadPods.set(key, { node: p.nodeName, requests: p.requests, schedulerName: p.schedulerName, app });
+  }
+
+  /** How many running executors of an application that no reservation names run on `node` (but `except`). */
+  looseExecutorsOn(namespace: string, appId: string, node: string, except?: string): number {
+    const loose = this.looseExecutors.get(reservationKey(namespace, appId));
+    if (!loose) return 0;
+    const skip = except === undefined ? undefined : podKey(namespace, except);
+    let n = 0;
+    for (const [key, on] of loose) if (on === node && key !== skip) n++;
+    return n;
   }
 
   private account(slots: Iterable<Slot>, sign: 1 | -1): void {

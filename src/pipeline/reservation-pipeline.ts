@@ -18,7 +18,8 @@
 // reservation goes back to its stored content as for any failed write, and — kube-scheduler binds the executor
 // whatever we store — the bind is written again once, into the same slot on top of the stored content, in the
 // same synchronous step (so no other decision can hand that slot to another pod meanwhile). If that fails too, or
-// the slot is gone, the executor counts as overhead on its node until reconciliation re-attaches it
+// the slot is gone, the executor counts as overhead on its node, and holds an unbound slot of its application
+// there (src/engine/executor.ts unboundSlotsByNode), until reconciliation re-attaches it
 // (src/engine/reconcile.ts: on takeover and at every periodic pass; also after a restart before the write
 // landed). A driver's admission and a slot that moves always wait for their writes.
 
