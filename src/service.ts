@@ -1,4 +1,4 @@
-// spark-scheduler entry point: `npm start [-- --config file.yaml] [--port N] [--kube-config path]
+// The spark-scheduler service, started by src/main.ts: `npm start [-- --config file.yaml] [--port N] [--kube-config path]
 // [--embedded-cluster file.yaml]`. Without a kubeconfig and outside a cluster it runs on the embedded
 // simulated cluster (examples/cluster.yaml), so it works on a fresh machine.
 

@@ -36,7 +36,7 @@
 // - Spark conf ConfigMaps are not watched at all (src/kube/spark-conf-maps.ts fetches the few that drivers
 //   name).
 
-import * as k8s from "@kubernetes/client-node";
+import { KubeApi, type KubeConfig, Watch } from "./client.js";
 import type { Logger } from "pino";
 import { type PodInfo, nodeFromObject, podFromObject } from "../engine/model.js";
 import { RR_GROUP, RR_PLURAL, RR_VERSION, type Reservation, reservationFromObject, reservationKey } from "../engine/reservation.js";
@@ -81,7 +81,7 @@ export const DEFAULT_WATCH_TIMING: WatchTiming = { minTimeoutSeconds: 300, idleM
 export interface ResilientInformerOptions<V> {
   /** Short name for logs and readiness reasons, e.g. "pods". */
   name: string;
-  kc: k8s.KubeConfig;
+  kc: KubeConfig;
   /** Collection path, e.g. /api/v1/pods. */
   path: string;
   list: (options: ListOptions) => Promise<ListPage>;
@@ -329,7 +329,7 @@ export class ResilientInformer<V> {
   private watchOnce(): Promise<WatchEnd> {
     return new Promise<WatchEnd>((resolve, reject) => {
       const timeoutSeconds = Math.floor(this.timing.minTimeoutSeconds * (1 + Math.random()));
-      const watch = new k8s.Watch(this.options.kc);
+      const watch = new Watch(this.options.kc);
       // client-node's own inactivity timer (a private field, 30 s by default) would end a quiet watch sooner
       // than the API server's bookmarks (about a minute) keep it busy, and reports that like a clean end: it
       // is pushed beyond the idle detector below, which is ours.
@@ -431,25 +431,13 @@ function creationMs(obj: unknown): number | undefined {
  * is two transient copies of each page more than the informer needs, and the decoders read plain JSON anyway
  * (watch events arrive that way).
  */
-export async function listRaw(kc: k8s.KubeConfig, path: string, options: ListOptions): Promise<ListPage> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("no current cluster in the kubeconfig");
-  const url = new URL(cluster.server + path);
-  url.searchParams.set("limit", String(options.limit));
-  if (options._continue) url.searchParams.set("continue", options._continue);
-  if (options.resourceVersion !== undefined) url.searchParams.set("resourceVersion", options.resourceVersion);
-  if (options.resourceVersionMatch) url.searchParams.set("resourceVersionMatch", options.resourceVersionMatch);
-  const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-  ctx.setHeaderParam("Accept", "application/json");
-  await kc.applySecurityAuthentication(ctx);
-  const response = await new Promise<k8s.ResponseContext>((resolve, reject) => {
-    new k8s.IsomorphicFetchHttpLibrary().send(ctx).toPromise().then(resolve, reject);
+export function listRaw(api: KubeApi, path: string, options: ListOptions): Promise<ListPage> {
+  return api.get<ListPage>(path, {
+    limit: options.limit,
+    continue: options._continue || undefined,
+    resourceVersion: options.resourceVersion,
+    resourceVersionMatch: options.resourceVersionMatch || undefined,
   });
-  const text = await response.body.text();
-  if (response.httpStatusCode !== 200) {
-    throw new k8s.ApiException(response.httpStatusCode, `HTTP ${response.httpStatusCode} listing ${path}`, text, response.headers);
-  }
-  return JSON.parse(text) as ListPage;
 }
 
 // ---- feeds ----------------------------------------------------------------------------------
@@ -468,7 +456,7 @@ export interface ClusterInformers {
 }
 
 export interface ClusterInformerOptions {
-  kc: k8s.KubeConfig;
+  kc: KubeConfig;
   state: ClusterState;
   serialize: Serializer;
   log: Logger;
@@ -486,12 +474,13 @@ export interface ClusterInformerOptions {
 export function clusterInformers(options: ClusterInformerOptions): ClusterInformers {
   const { kc, state, serialize, log, backoff, timing, monotonic } = options;
   const common = { kc, serialize, log, backoff, timing, monotonic };
+  const api = new KubeApi(kc);
   return {
     nodes: new ResilientInformer({
       ...common,
       name: "nodes",
       path: "/api/v1/nodes",
-      list: (o) => listRaw(kc, "/api/v1/nodes", o),
+      list: (o) => listRaw(api, "/api/v1/nodes", o),
       decode: (obj) => nodeFromObject(obj),
       handlers: {
         upsert: (node) => state.upsertNode(node),
@@ -502,7 +491,7 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       ...common,
       name: "pods",
       path: "/api/v1/pods",
-      list: (o) => listRaw(kc, "/api/v1/pods", o),
+      list: (o) => listRaw(api, "/api/v1/pods", o),
       decode: (obj) => leanPod(podFromObject(obj), options.schedulerName),
       handlers: podHandlers(state, options.hooks ?? {}),
     }),
@@ -510,7 +499,7 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       ...common,
       name: "resourcereservations",
       path: `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`,
-      list: (o) => listRaw(kc, `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`, o),
+      list: (o) => listRaw(api, `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`, o),
       decode: (obj) => reservationFromObject(obj),
       handlers: reservationHandlers(state, options.echoes ?? new ReservationEchoes()),
     }),

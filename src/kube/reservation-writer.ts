@@ -13,7 +13,8 @@
 //
 // The API error helpers at the bottom are shared by the rest of the kube layer.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { ApiException, KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import type { ReservationWrite } from "../engine/decision.js";
 import { kubeObserver } from "../server/metrics.js";
@@ -40,7 +41,7 @@ export class ReservationWriteError extends Error {}
 type Mode = "create" | "update";
 
 export class ReservationWriter {
-  private readonly api: k8s.CustomObjectsApi;
+  private readonly api: KubeApi;
 
   constructor(
     kc: k8s.KubeConfig,
@@ -49,7 +50,7 @@ export class ReservationWriter {
     /** Told of every write and the version it was stored as, so that the feed drops older echoes. */
     private readonly echoes?: ReservationEchoes,
   ) {
-    this.api = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.api = new KubeApi(kc);
   }
 
   /** Stores the write; resolves with the object's new resourceVersion, rejects after the retries are spent. */
@@ -128,14 +129,7 @@ export class ReservationWriter {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) kubeObserver.retry(RR_PLURAL, "delete");
       try {
-        await this.api.deleteNamespacedCustomObject({
-          group: RR_GROUP,
-          version: RR_VERSION,
-          plural: RR_PLURAL,
-          namespace,
-          name,
-          body: resourceVersion ? { preconditions: { resourceVersion } } : undefined,
-        });
+        await this.api.delete(rrPath(namespace, name), resourceVersion ? { preconditions: { resourceVersion } } : undefined);
         return "deleted";
       } catch (e) {
         const code = apiErrorCode(e);
@@ -155,19 +149,12 @@ export class ReservationWriter {
 
   private async create(r: Reservation): Promise<unknown> {
     const body = reservationToObject({ ...r, resourceVersion: undefined });
-    return this.api.createNamespacedCustomObject({ group: RR_GROUP, version: RR_VERSION, plural: RR_PLURAL, namespace: r.namespace, body });
+    return this.api.create(rrPath(r.namespace), body);
   }
 
   private async replace(r: Reservation, resourceVersion: string | undefined): Promise<unknown> {
     const body = reservationToObject({ ...r, resourceVersion });
-    return this.api.replaceNamespacedCustomObject({
-      group: RR_GROUP,
-      version: RR_VERSION,
-      plural: RR_PLURAL,
-      namespace: r.namespace,
-      name: reservationName(r.appId),
-      body,
-    });
+    return this.api.replace(rrPath(r.namespace, reservationName(r.appId)), body);
   }
 
   /**
@@ -176,13 +163,7 @@ export class ReservationWriter {
    */
   private async readForRetry(r: Reservation, ctx: object, attempt: number): Promise<unknown> {
     try {
-      return await this.api.getNamespacedCustomObject({
-        group: RR_GROUP,
-        version: RR_VERSION,
-        plural: RR_PLURAL,
-        namespace: r.namespace,
-        name: reservationName(r.appId),
-      });
+      return await this.api.get(rrPath(r.namespace, reservationName(r.appId)));
     } catch (e) {
       if (apiErrorCode(e) === 404) return "gone";
       if (!isTransientApiError(e)) {
@@ -196,6 +177,10 @@ export class ReservationWriter {
   }
 }
 
+function rrPath(namespace: string, name?: string): string {
+  return objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, namespace, name);
+}
+
 function resourceVersionOf(obj: unknown): string {
   const rv = (obj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
   if (typeof rv !== "string" || !rv) throw new ReservationWriteError("API server answered without metadata.resourceVersion");
@@ -206,14 +191,14 @@ function resourceVersionOf(obj: unknown): string {
 
 /** HTTP status of a client-node ApiException (or a watch error's statusCode); undefined for network errors. */
 export function apiErrorCode(e: unknown): number | undefined {
-  if (e instanceof k8s.ApiException) return e.code;
+  if (e instanceof ApiException) return e.code;
   const statusCode = (e as { statusCode?: unknown } | null)?.statusCode;
   return typeof statusCode === "number" ? statusCode : undefined;
 }
 
 /** A one-line description: the Status message of an ApiException, else the error message. */
 export function apiErrorMessage(e: unknown): string {
-  if (e instanceof k8s.ApiException) {
+  if (e instanceof ApiException) {
     try {
       const status = JSON.parse(String(e.body)) as { message?: unknown; reason?: unknown };
       if (typeof status.message === "string") return `HTTP ${e.code} ${String(status.reason ?? "")}: ${status.message}`;
