@@ -475,6 +475,7 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
   const { kc, state, serialize, log, backoff, timing, monotonic } = options;
   const common = { kc, serialize, log, backoff, timing, monotonic };
   const api = new KubeApi(kc);
+  const interner = new PodInterner();
   return {
     nodes: new ResilientInformer({
       ...common,
@@ -492,7 +493,7 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       name: "pods",
       path: "/api/v1/pods",
       list: (o) => listRaw(api, "/api/v1/pods", o),
-      decode: (obj) => leanPod(podFromObject(obj), options.schedulerName),
+      decode: (obj) => interner.pod(leanPod(podFromObject(obj), options.schedulerName)),
       handlers: podHandlers(state, options.hooks ?? {}),
     }),
     reservations: new ResilientInformer<Reservation>({
@@ -504,6 +505,57 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       handlers: reservationHandlers(state, options.echoes ?? new ReservationEchoes()),
     }),
   };
+}
+
+/**
+ * Shares what many pods repeat, in the values the pod informer keeps: strings (namespaces, node names, label
+ * and annotation values) and placement constraints (the node selector, node-affinity terms and tolerations,
+ * the same for every pod of a Spark application, otherwise one copy per pod). The state never mutates a pod's
+ * values, so equal parts can be one object. Bounded: past `limit` entries a table starts afresh (what was
+ * shared stays shared).
+ */
+export class PodInterner {
+  private strings = new Map<string, string>();
+  private shapes = new Map<string, unknown>();
+
+  constructor(private readonly limit = 100_000) {}
+
+  str(s: string): string {
+    const held = this.strings.get(s);
+    if (held !== undefined) return held;
+    if (this.strings.size >= this.limit) this.strings = new Map();
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** One object for JSON-equal plain data. */
+  shape<T>(value: T): T {
+    const key = JSON.stringify(value);
+    const held = this.shapes.get(key);
+    if (held !== undefined) return held as T;
+    if (this.shapes.size >= this.limit) this.shapes = new Map();
+    this.shapes.set(key, value);
+    return value;
+  }
+
+  pod(pod: PodInfo): PodInfo {
+    const values = (r: Record<string, string>) => {
+      const out: Record<string, string> = {};
+      for (const k in r) out[k] = this.str(r[k]);
+      return out;
+    };
+    return {
+      ...pod,
+      namespace: this.str(pod.namespace),
+      nodeName: this.str(pod.nodeName),
+      schedulerName: this.str(pod.schedulerName),
+      labels: values(pod.labels),
+      annotations: values(pod.annotations),
+      nodeSelector: this.shape(pod.nodeSelector),
+      requiredNodeTerms: this.shape(pod.requiredNodeTerms),
+      tolerations: this.shape(pod.tolerations),
+    };
+  }
 }
 
 /**
