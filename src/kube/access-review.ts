@@ -4,7 +4,7 @@
 // answers; this file only asks.
 
 import type * as k8s from "@kubernetes/client-node";
-import { KubeApi } from "./client.js";
+import { KubeApi, objectPath } from "./client.js";
 import type { AccessAttributes, AccessReviewer, ReviewedUser } from "../server/access.js";
 
 export class KubeAccessReviewer implements AccessReviewer {
@@ -15,7 +15,7 @@ export class KubeAccessReviewer implements AccessReviewer {
   }
 
   async authenticate(token: string): Promise<ReviewedUser | undefined> {
-    const review = await this.api.create<k8s.V1TokenReview>("/apis/authentication.k8s.io/v1/tokenreviews", {
+    const review = await this.api.create<k8s.V1TokenReview>(objectPath("authentication.k8s.io/v1", "tokenreviews"), {
       apiVersion: "authentication.k8s.io/v1",
       kind: "TokenReview",
       spec: { token },
@@ -26,7 +26,7 @@ export class KubeAccessReviewer implements AccessReviewer {
   }
 
   async authorize(user: ReviewedUser, attrs: AccessAttributes): Promise<{ allowed: boolean; reason: string }> {
-    const review = await this.api.create<k8s.V1SubjectAccessReview>("/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    const review = await this.api.create<k8s.V1SubjectAccessReview>(objectPath("authorization.k8s.io/v1", "subjectaccessreviews"), {
       apiVersion: "authorization.k8s.io/v1",
       kind: "SubjectAccessReview",
       spec: {

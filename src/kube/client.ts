@@ -100,9 +100,14 @@ export class KubeApi {
   }
 }
 
-/** `/api/v1` or `/apis/GROUP/VERSION`, then the namespace and the plural, then the name when given. */
-export function objectPath(groupVersion: string, plural: string, namespace?: string, name?: string): string {
+/**
+ * `/api/v1` or `/apis/GROUP/VERSION`, then the namespace and the plural, then the name and subresource when
+ * given. Call sites pass the group/version and plural as literals or exported constants: test/deploy/rbac.test.ts
+ * reads them from the source to check the RBAC against every call.
+ */
+export function objectPath(groupVersion: string, plural: string, namespace?: string, name?: string, subresource?: string): string {
   const base = groupVersion === "v1" ? "/api/v1" : `/apis/${groupVersion}`;
   const ns = namespace === undefined ? "" : `/namespaces/${encodeURIComponent(namespace)}`;
-  return `${base}${ns}/${plural}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
+  const named = name === undefined ? "" : `/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ""}`;
+  return `${base}${ns}/${plural}${named}`;
 }

@@ -163,7 +163,7 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
     try {
       const crd = await readCrd(api);
       if (!crd) {
-        await api.create(CRDS_PATH, resourceReservationCrd());
+        await api.create(objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions"), resourceReservationCrd());
         created = true;
         log.info({ crd: RR_CRD_NAME, op: "create" }, "created the ResourceReservation CRD");
         lastSeen = "created, not yet Established";
@@ -197,11 +197,9 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
   }
 }
 
-const CRDS_PATH = objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions");
-
 async function readCrd(api: KubeApi): Promise<k8s.V1CustomResourceDefinition | undefined> {
   try {
-    return await api.get<k8s.V1CustomResourceDefinition>(`${CRDS_PATH}/${RR_CRD_NAME}`);
+    return await api.get<k8s.V1CustomResourceDefinition>(objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions", undefined, RR_CRD_NAME));
   } catch (e) {
     if (apiErrorCode(e) === 404) return undefined;
     throw e;

@@ -23,7 +23,6 @@ export const DEMAND_GROUP = "scaler.palantir.com";
 export const DEMAND_VERSION = "v1alpha2";
 export const DEMAND_PLURAL = "demands";
 export const DEMAND_CRD_NAME = `${DEMAND_PLURAL}.${DEMAND_GROUP}`;
-const DEMANDS = `${DEMAND_GROUP}/${DEMAND_VERSION}`;
 
 const MAX_ATTEMPTS = 4;
 const INITIAL_BACKOFF_MS = 100;
@@ -169,7 +168,7 @@ export class DemandWriter {
     const fields = { demand: key, instanceGroup: intent.instanceGroup, sparkAppID: intent.appId };
     try {
       await this.withRetries(key, "create", () =>
-        this.api.create(objectPath(DEMANDS, DEMAND_PLURAL, intent.namespace), demandObject(intent)),
+        this.api.create(objectPath(`${DEMAND_GROUP}/${DEMAND_VERSION}`, DEMAND_PLURAL, intent.namespace), demandObject(intent)),
       );
       this.log.info(fields, "demand created");
     } catch (e) {
@@ -187,7 +186,7 @@ export class DemandWriter {
     if (!this.known.has(key) && this.knownIsComplete) return;
     try {
       await this.withRetries(key, "delete", () =>
-        this.api.delete(objectPath(DEMANDS, DEMAND_PLURAL, namespace, name)),
+        this.api.delete(objectPath(`${DEMAND_GROUP}/${DEMAND_VERSION}`, DEMAND_PLURAL, namespace, name)),
       );
       this.log.info({ demand: key }, "demand deleted");
     } catch (e) {
@@ -280,7 +279,7 @@ export class DemandWriter {
 
   private async seedKnown(): Promise<void> {
     try {
-      const list = await this.api.get<{ items?: { metadata?: { name?: string; namespace?: string } }[] }>(objectPath(DEMANDS, DEMAND_PLURAL), {
+      const list = await this.api.get<{ items?: { metadata?: { name?: string; namespace?: string } }[] }>(objectPath(`${DEMAND_GROUP}/${DEMAND_VERSION}`, DEMAND_PLURAL), {
         labelSelector: APP_ID_LABEL,
       });
       for (const item of list.items ?? []) {

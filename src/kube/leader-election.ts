@@ -18,9 +18,6 @@ import { KubeApi, V1MicroTime, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import { apiErrorCode, apiErrorMessage } from "./reservation-writer.js";
 
-/** The API group/version of Leases. */
-const LEASES = "coordination.k8s.io/v1";
-
 export interface LeaderElectionOptions {
   namespace: string;
   leaseName: string;
@@ -151,7 +148,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
       const current = await this.read();
       if (this.stopped) return;
       if (!current) {
-        this.ours = await this.api.create<k8s.V1Lease>(objectPath(LEASES, "leases", namespace), this.lease(undefined, now));
+        this.ours = await this.api.create<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", namespace), this.lease(undefined, now));
         this.renewed(now, mono);
         return;
       }
@@ -166,7 +163,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
         if (this.leading) this.stepDown(`lease is held by ${this.holder}`);
         return;
       }
-      this.ours = await this.api.replace<k8s.V1Lease>(objectPath(LEASES, "leases", namespace, name), this.lease(current, now));
+      this.ours = await this.api.replace<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", namespace, name), this.lease(current, now));
       this.renewed(now, mono);
     } catch (e) {
       if (apiErrorCode(e) === 409) {
@@ -180,7 +177,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
 
   private async read(): Promise<k8s.V1Lease | undefined> {
     try {
-      return await this.api.get<k8s.V1Lease>(objectPath(LEASES, "leases", this.options.namespace, this.options.leaseName));
+      return await this.api.get<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", this.options.namespace, this.options.leaseName));
     } catch (e) {
       if (apiErrorCode(e) === 404) return undefined;
       throw e;
@@ -240,7 +237,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
       spec: { ...this.ours.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: new V1MicroTime(this.clock()) },
     };
     try {
-      await this.api.replace(objectPath(LEASES, "leases", namespace, name), body);
+      await this.api.replace(objectPath("coordination.k8s.io/v1", "leases", namespace, name), body);
       this.holder = "";
       this.log.info({ namespace, name, identity }, "released the lease");
     } catch (e) {

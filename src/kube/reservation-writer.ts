@@ -129,7 +129,7 @@ export class ReservationWriter {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) kubeObserver.retry(RR_PLURAL, "delete");
       try {
-        await this.api.delete(rrPath(namespace, name), resourceVersion ? { preconditions: { resourceVersion } } : undefined);
+        await this.api.delete(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, namespace, name), resourceVersion ? { preconditions: { resourceVersion } } : undefined);
         return "deleted";
       } catch (e) {
         const code = apiErrorCode(e);
@@ -149,12 +149,12 @@ export class ReservationWriter {
 
   private async create(r: Reservation): Promise<unknown> {
     const body = reservationToObject({ ...r, resourceVersion: undefined });
-    return this.api.create(rrPath(r.namespace), body);
+    return this.api.create(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, r.namespace), body);
   }
 
   private async replace(r: Reservation, resourceVersion: string | undefined): Promise<unknown> {
     const body = reservationToObject({ ...r, resourceVersion });
-    return this.api.replace(rrPath(r.namespace, reservationName(r.appId)), body);
+    return this.api.replace(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, r.namespace, reservationName(r.appId)), body);
   }
 
   /**
@@ -163,7 +163,7 @@ export class ReservationWriter {
    */
   private async readForRetry(r: Reservation, ctx: object, attempt: number): Promise<unknown> {
     try {
-      return await this.api.get(rrPath(r.namespace, reservationName(r.appId)));
+      return await this.api.get(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, r.namespace, reservationName(r.appId)));
     } catch (e) {
       if (apiErrorCode(e) === 404) return "gone";
       if (!isTransientApiError(e)) {
@@ -175,10 +175,6 @@ export class ReservationWriter {
       return "unknown";
     }
   }
-}
-
-function rrPath(namespace: string, name?: string): string {
-  return objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, namespace, name);
 }
 
 function resourceVersionOf(obj: unknown): string {

@@ -78,13 +78,12 @@ export class SparkApplicationWatcher {
   private startInformer(): void {
     const { kc, state, serialize } = this.opts;
     const api = new KubeApi(kc);
-    const path = objectPath(`${SPARK_APP_GROUP}/${SPARK_APP_VERSION}`, SPARK_APP_PLURAL);
     // Only the sizing fields are kept (sparkApplicationSizing).
     this.informer = new ResilientInformer<SizedApp>({
       name: "sparkapplications",
       kc,
-      path,
-      list: (o) => listRaw(api, path, o),
+      path: `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`,
+      list: (o) => listRaw(api, `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`, o),
       decode: (o) => {
         const meta = (o as k8s.KubernetesObject).metadata;
         return { namespace: meta?.namespace ?? "default", name: meta?.name ?? "", sizing: sparkApplicationSizing(o) };

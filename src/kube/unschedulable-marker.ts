@@ -174,7 +174,7 @@ export class UnschedulableMarker {
     for (let attempt = 1; ; attempt++) {
       let live: k8s.V1Pod;
       try {
-        live = await this.api.get<k8s.V1Pod>(`${objectPath("v1", "pods", namespace, name)}/status`);
+        live = await this.api.get<k8s.V1Pod>(objectPath("v1", "pods", namespace, name, "status"));
       } catch (e) {
         if (e instanceof ApiException && e.code === 404) return;
         throw new Error(`read pod ${namespace}/${name}: ${(e as Error).message}`, { cause: e });
@@ -195,7 +195,7 @@ export class UnschedulableMarker {
       };
       live.status = { ...live.status, conditions: [...conditions.filter((c) => c !== current), condition] };
       try {
-        await this.api.replace(`${objectPath("v1", "pods", namespace, name)}/status`, live);
+        await this.api.replace(objectPath("v1", "pods", namespace, name, "status"), live);
         this.log.info({ podNamespace: namespace, podName: name, condition: EXCEEDS_CAPACITY_CONDITION, status }, "pod condition set");
         return;
       } catch (e) {
