@@ -18,6 +18,7 @@ const { values } = parseArgs({
     nodes: { type: "string", default: "5000" },
     pods: { type: "string", default: "50000" },
     "no-build": { type: "boolean", default: false },
+    settle: { type: "string", default: "30" },
   },
 });
 const dir = resolve(values.dir!);
@@ -54,6 +55,19 @@ function firstJson<T>(child: ChildProcess, match: (rec: Record<string, unknown>)
 function status(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Resident bytes by kind of mapping (/proc/PID/smaps): file-backed (code), the brk heap, other anonymous. */
+function residentByKind(pid: number): { file: number; brk: number; anon: number } {
+  const out = { file: 0, brk: 0, anon: 0 };
+  let kind: keyof typeof out = "anon";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header) kind = header[1].startsWith("/") ? "file" : header[1] === "[heap]" ? "brk" : "anon";
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] += Number(rss[1]) * 1024;
+  }
+  return out;
 }
 
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
@@ -95,19 +109,48 @@ async function main(): Promise<void> {
     }
     if (!ready) throw new Error("the service did not become ready");
     const readyS = (performance.now() - started) / 1000;
-    await new Promise((r) => setTimeout(r, 5000));
+    // Settled: V8's memory reducer starts 8 s after the last allocation burst and gives pooled pages back; RSS
+    // is sampled every 5 s until `--settle` seconds after ready.
+    const samples: string[] = [];
+    for (let t = 5; t <= Number(values.settle); t += 5) {
+      await new Promise((r) => setTimeout(r, 5000));
+      samples.push(`${t} s ${mb(status(service.pid!, "VmRSS"))}`);
+    }
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(metrics)?.[1] ?? NaN);
     const rss = status(service.pid!, "VmRSS");
     const hwm = status(service.pid!, "VmHWM");
     const heap = metric("nodejs_heap_size_used_bytes");
+    // Where the resident set is: V8's committed heap by space, memory V8 knows of outside its heap (Buffers,
+    // ArrayBuffers), and the rest (code, stacks, malloc'd native memory of Node and its HTTP stack).
+    const spaces = [...metrics.matchAll(/^nodejs_heap_space_size_(total|used)_bytes\{space="(\w+)"\} (\S+)/gm)];
+    const space = (kind: string, name: string) => Number(spaces.find((m) => m[1] === kind && m[2] === name)?.[3] ?? 0);
+    const names = [...new Set(spaces.map((m) => m[2]))].filter((n) => space("total", n) >= 2 ** 20);
+    const heapTotal = metric("nodejs_heap_size_total_bytes");
+    const external = metric("nodejs_external_memory_bytes");
     console.log("");
     console.log(`| service (${dir === resolve(".") ? "this checkout" : dir}) | value |`);
     console.log("|---|---|");
     console.log(`| ready after (list + sync + take-over) | ${readyS.toFixed(1)} s |`);
-    console.log(`| RSS when settled | ${mb(rss)} MB |`);
+    console.log(`| RSS when settled (${values.settle} s after ready) | ${mb(rss)} MB (after ready: ${samples.join(", ")} MB) |`);
     console.log(`| peak RSS (VmHWM) | ${mb(Math.max(hwm, peakDuringLoad))} MB |`);
     console.log(`| V8 heap used | ${mb(heap)} MB |`);
+    console.log(`| V8 heap committed | ${mb(heapTotal)} MB (${names.map((n) => `${n} ${mb(space("used", n))}/${mb(space("total", n))}`).join(", ")}) |`);
+    console.log(`| external (Buffers, ArrayBuffers) | ${mb(external)} MB |`);
+    console.log(`| rest (code, stacks, native) | ${mb(rss - heapTotal - external)} MB |`);
+    if (process.env.HEAP_SMAPS) {
+      const maps: { head: string; rss: number }[] = [];
+      for (const line of readFileSync(`/proc/${service.pid!}/smaps`, "utf8").split("\n")) {
+        if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) maps.push({ head: line, rss: 0 });
+        const m = /^Rss:\s+(\d+) kB/.exec(line);
+        if (m) maps[maps.length - 1].rss = Number(m[1]) * 1024;
+      }
+      maps.sort((a, b) => b.rss - a.rss);
+      for (const m of maps.slice(0, 25)) console.log(`${mb(m.rss)} MB ${m.head}`);
+      console.log(`${maps.length} mappings; sizes of anonymous ones (MB, rss>0): ${maps.filter((m) => !m.head.includes("/") && m.rss > 0).map((m) => (m.rss / 2 ** 20).toFixed(1)).join(" ")}`);
+    }
+    const kinds = residentByKind(service.pid!);
+    console.log(`| resident by mapping | files ${mb(kinds.file)} MB, malloc brk heap ${mb(kinds.brk)} MB, other anonymous ${mb(kinds.anon)} MB |`);
     console.log("");
     console.log(`target < ${TARGET_MB} MB RSS: ${rss / 2 ** 20 < TARGET_MB ? "met" : "NOT met"}`);
     service.kill("SIGTERM");

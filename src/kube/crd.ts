@@ -17,7 +17,8 @@
 //
 // deploy/base/crd.yaml is generated from it (`npm run manifests`; a test keeps the two identical).
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import { RR_GROUP, RR_KIND, RR_PLURAL, RR_VERSION } from "../engine/reservation.js";
 import { apiErrorCode, apiErrorMessage, backoffMs, isTransientApiError, sleep } from "./reservation-writer.js";
@@ -104,7 +105,8 @@ export function resourceReservationCrd(): k8s.V1CustomResourceDefinition {
 }
 
 /**
- * client-node's typed API serialises a CRD through its model classes. V1JSONSchemaProps names the schema
+ * For callers of client-node's typed API (the service itself sends the wire form as plain JSON, through
+ * src/kube/client.ts). client-node's typed API serialises a CRD through its model classes. V1JSONSchemaProps names the schema
  * extensions `x_kubernetes_int_or_string` etc. and silently drops the wire names, while some of its fields
  * (`additionalProperties`, `items`, `default`, ...) are typed `any` and are sent exactly as given. A wire-form
  * schema passed as is therefore loses every extension outside those fields, and the server gets a CRD that
@@ -150,7 +152,7 @@ export interface EnsureCrdOptions {
  * otherwise only verifies it. Transient API errors are retried until the timeout. Never deletes the CRD.
  */
 export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: EnsureCrdOptions = {}): Promise<void> {
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  const api = new KubeApi(kc);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const pollMs = options.pollMs ?? 250;
   const deadline = Date.now() + timeoutMs;
@@ -165,7 +167,7 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
     try {
       const crd = await readCrd(api);
       if (!crd) {
-        await api.createCustomResourceDefinition({ body: forClientModel(resourceReservationCrd()) });
+        await api.create(objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions"), resourceReservationCrd());
         created = true;
         log.info({ crd: RR_CRD_NAME, op: "create" }, "created the ResourceReservation CRD");
         lastSeen = "created, not yet Established";
@@ -202,9 +204,9 @@ export async function ensureCrd(kc: k8s.KubeConfig, log: Logger, options: Ensure
   }
 }
 
-async function readCrd(api: k8s.ApiextensionsV1Api): Promise<k8s.V1CustomResourceDefinition | undefined> {
+async function readCrd(api: KubeApi): Promise<k8s.V1CustomResourceDefinition | undefined> {
   try {
-    return await api.readCustomResourceDefinition({ name: RR_CRD_NAME });
+    return await api.get<k8s.V1CustomResourceDefinition>(objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions", undefined, RR_CRD_NAME));
   } catch (e) {
     if (apiErrorCode(e) === 404) return undefined;
     throw e;

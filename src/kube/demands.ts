@@ -11,7 +11,8 @@
 // - Create: AlreadyExists is success. Delete: NotFound is success. 5xx, 429 and network errors are retried a
 //   few times with exponential backoff; other errors (and exhausted retries) reject apply() with context.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { ApiException, KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import type { DemandIntent, DemandUnit } from "../engine/decision.js";
 import { isValidLabelValue, objectNameFor } from "../engine/reservation.js";
@@ -83,7 +84,7 @@ function quantities(r: Resources): Record<string, string> {
 }
 
 function statusCode(e: unknown): number | undefined {
-  return e instanceof k8s.ApiException ? e.code : undefined;
+  return e instanceof ApiException ? e.code : undefined;
 }
 
 function retryable(e: unknown): boolean {
@@ -93,8 +94,7 @@ function retryable(e: unknown): boolean {
 
 
 export class DemandWriter {
-  private readonly custom: k8s.CustomObjectsApi;
-  private readonly crds: k8s.ApiextensionsV1Api;
+  private readonly api: KubeApi;
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly crdPollMs: number;
@@ -111,8 +111,7 @@ export class DemandWriter {
   private lastSkipLogMs = -Infinity;
 
   constructor(opts: DemandWriterOptions) {
-    this.custom = opts.kc.makeApiClient(k8s.CustomObjectsApi);
-    this.crds = opts.kc.makeApiClient(k8s.ApiextensionsV1Api);
+    this.api = new KubeApi(opts.kc);
     this.log = opts.log.child({ component: "demands" });
     this.clock = opts.clock ?? Date.now;
     this.crdPollMs = opts.crdPollMs ?? 60_000;
@@ -170,13 +169,7 @@ export class DemandWriter {
     const fields = { demand: key, instanceGroup: intent.instanceGroup, sparkAppID: intent.appId };
     try {
       await this.withRetries(key, "create", () =>
-        this.custom.createNamespacedCustomObject({
-          group: DEMAND_GROUP,
-          version: DEMAND_VERSION,
-          namespace: intent.namespace,
-          plural: DEMAND_PLURAL,
-          body: demandObject(intent),
-        }),
+        this.api.create(objectPath(`${DEMAND_GROUP}/${DEMAND_VERSION}`, DEMAND_PLURAL, intent.namespace), demandObject(intent)),
       );
       this.log.info(fields, "demand created");
     } catch (e) {
@@ -194,13 +187,7 @@ export class DemandWriter {
     if (!this.known.has(key) && this.knownIsComplete) return;
     try {
       await this.withRetries(key, "delete", () =>
-        this.custom.deleteNamespacedCustomObject({
-          group: DEMAND_GROUP,
-          version: DEMAND_VERSION,
-          namespace,
-          plural: DEMAND_PLURAL,
-          name,
-        }),
+        this.api.delete(objectPath(`${DEMAND_GROUP}/${DEMAND_VERSION}`, DEMAND_PLURAL, namespace, name)),
       );
       this.log.info({ demand: key }, "demand deleted");
     } catch (e) {
@@ -278,13 +265,13 @@ export class DemandWriter {
   private async crdReady(): Promise<boolean> {
     let crd: k8s.V1CustomResourceDefinition;
     try {
-      crd = await this.crds.readCustomResourceDefinition({ name: DEMAND_CRD_NAME });
+      crd = await this.api.get<k8s.V1CustomResourceDefinition>(objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions", undefined, DEMAND_CRD_NAME));
     } catch (e) {
       if (statusCode(e) !== 404) this.log.warn({ crd: DEMAND_CRD_NAME, err: e }, "cannot read demand CRD");
       return false;
     }
     const established = crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ?? false;
-    const served = crd.spec.versions.some((v) => v.name === DEMAND_VERSION && v.served);
+    const served = (crd.spec?.versions ?? []).some((v) => v.name === DEMAND_VERSION && v.served);
     if (established && !served) {
       this.log.warn({ crd: DEMAND_CRD_NAME, version: DEMAND_VERSION }, "demand CRD does not serve the version spark-scheduler writes");
     }
@@ -293,12 +280,9 @@ export class DemandWriter {
 
   private async seedKnown(): Promise<void> {
     try {
-      const list = (await this.custom.listClusterCustomObject({
-        group: DEMAND_GROUP,
-        version: DEMAND_VERSION,
-        plural: DEMAND_PLURAL,
+      const list = await this.api.get<{ items?: { metadata?: { name?: string; namespace?: string } }[] }>(objectPath(`${DEMAND_GROUP}/${DEMAND_VERSION}`, DEMAND_PLURAL), {
         labelSelector: APP_ID_LABEL,
-      })) as { items?: { metadata?: { name?: string; namespace?: string } }[] };
+      });
       for (const item of list.items ?? []) {
         const { name, namespace } = item.metadata ?? {};
         if (name && namespace) this.remember(`${namespace}/${name}`);

@@ -12,7 +12,8 @@
 // are logged, never thrown at the caller. Memory is bounded: the least recently seen pods are forgotten.
 
 import { hostname } from "node:os";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { ApiException, KubeApi, V1MicroTime, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import type { Decision } from "../engine/decision.js";
 import type { PodInfo } from "../engine/model.js";
@@ -60,7 +61,7 @@ interface Tracked {
 }
 
 export class EventRecorder {
-  private readonly events: k8s.EventsV1Api;
+  private readonly api: KubeApi;
   private readonly log: Logger;
   private readonly component: string;
   private readonly instance = hostname().slice(0, MAX_INSTANCE_LENGTH);
@@ -71,7 +72,7 @@ export class EventRecorder {
   private sequence = 0;
 
   constructor(opts: EventRecorderOptions) {
-    this.events = opts.kc.makeApiClient(k8s.EventsV1Api);
+    this.api = new KubeApi(opts.kc);
     this.log = opts.log.child({ component: "events" });
     this.component = opts.component ?? "spark-scheduler";
     this.clock = opts.clock ?? Date.now;
@@ -134,13 +135,13 @@ export class EventRecorder {
       note: spec.message,
       action: ACTION,
       // MicroTime: the API server parses exactly six fractional digits, which V1MicroTime serialises.
-      eventTime: new k8s.V1MicroTime(entry.firstMs),
-      series: entry.count > 1 ? { count: entry.count, lastObservedTime: new k8s.V1MicroTime(entry.lastWriteMs) } : undefined,
+      eventTime: new V1MicroTime(entry.firstMs),
+      series: entry.count > 1 ? { count: entry.count, lastObservedTime: new V1MicroTime(entry.lastWriteMs) } : undefined,
       reportingController: this.component,
       reportingInstance: this.instance,
     };
     try {
-      await kubeObserver.timeWrite("events", "create", () => this.events.createNamespacedEvent({ namespace: pod.namespace, body: event }));
+      await kubeObserver.timeWrite("events", "create", () => this.api.create(objectPath("events.k8s.io/v1", "events", pod.namespace), event));
     } catch (e) {
       if (entry.eventName === name) entry.eventName = undefined;
       throw new Error(`create event ${spec.reason} for pod ${pod.namespace}/${pod.name}: ${(e as Error).message}`, { cause: e });
@@ -151,16 +152,13 @@ export class EventRecorder {
   private async update(entry: Tracked, now: number): Promise<void> {
     const { pod, spec } = entry;
     try {
-      await kubeObserver.timeWrite("events", "patch", () => this.events.patchNamespacedEvent(
-        {
-          name: entry.eventName!,
-          namespace: pod.namespace,
-          body: { series: { count: entry.count, lastObservedTime: new k8s.V1MicroTime(now).toISOString() } },
-        },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      ));
+      await kubeObserver.timeWrite("events", "patch", () =>
+        this.api.mergePatch(objectPath("events.k8s.io/v1", "events", pod.namespace, entry.eventName!), {
+          series: { count: entry.count, lastObservedTime: new V1MicroTime(now).toISOString() },
+        }),
+      );
     } catch (e) {
-      if (e instanceof k8s.ApiException && e.code === 404) return this.create(entry);
+      if (e instanceof ApiException && e.code === 404) return this.create(entry);
       throw new Error(`update event ${spec.reason} for pod ${pod.namespace}/${pod.name}: ${(e as Error).message}`, { cause: e });
     }
   }

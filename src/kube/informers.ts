@@ -36,7 +36,7 @@
 // - Spark conf ConfigMaps are not watched at all (src/kube/spark-conf-maps.ts fetches the few that drivers
 //   name).
 
-import * as k8s from "@kubernetes/client-node";
+import { KubeApi, type KubeConfig, Watch } from "./client.js";
 import type { Logger } from "pino";
 import { type PodInfo, nodeFromObject, podFromObject } from "../engine/model.js";
 import { RR_GROUP, RR_PLURAL, RR_VERSION, type Reservation, reservationFromObject, reservationKey } from "../engine/reservation.js";
@@ -81,7 +81,7 @@ export const DEFAULT_WATCH_TIMING: WatchTiming = { minTimeoutSeconds: 300, idleM
 export interface ResilientInformerOptions<V> {
   /** Short name for logs and readiness reasons, e.g. "pods". */
   name: string;
-  kc: k8s.KubeConfig;
+  kc: KubeConfig;
   /** Collection path, e.g. /api/v1/pods. */
   path: string;
   list: (options: ListOptions) => Promise<ListPage>;
@@ -329,7 +329,7 @@ export class ResilientInformer<V> {
   private watchOnce(): Promise<WatchEnd> {
     return new Promise<WatchEnd>((resolve, reject) => {
       const timeoutSeconds = Math.floor(this.timing.minTimeoutSeconds * (1 + Math.random()));
-      const watch = new k8s.Watch(this.options.kc);
+      const watch = new Watch(this.options.kc);
       // client-node's own inactivity timer (a private field, 30 s by default) would end a quiet watch sooner
       // than the API server's bookmarks (about a minute) keep it busy, and reports that like a clean end: it
       // is pushed beyond the idle detector below, which is ours.
@@ -431,25 +431,13 @@ function creationMs(obj: unknown): number | undefined {
  * is two transient copies of each page more than the informer needs, and the decoders read plain JSON anyway
  * (watch events arrive that way).
  */
-export async function listRaw(kc: k8s.KubeConfig, path: string, options: ListOptions): Promise<ListPage> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("no current cluster in the kubeconfig");
-  const url = new URL(cluster.server + path);
-  url.searchParams.set("limit", String(options.limit));
-  if (options._continue) url.searchParams.set("continue", options._continue);
-  if (options.resourceVersion !== undefined) url.searchParams.set("resourceVersion", options.resourceVersion);
-  if (options.resourceVersionMatch) url.searchParams.set("resourceVersionMatch", options.resourceVersionMatch);
-  const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-  ctx.setHeaderParam("Accept", "application/json");
-  await kc.applySecurityAuthentication(ctx);
-  const response = await new Promise<k8s.ResponseContext>((resolve, reject) => {
-    new k8s.IsomorphicFetchHttpLibrary().send(ctx).toPromise().then(resolve, reject);
+export function listRaw(api: KubeApi, path: string, options: ListOptions): Promise<ListPage> {
+  return api.get<ListPage>(path, {
+    limit: options.limit,
+    continue: options._continue || undefined,
+    resourceVersion: options.resourceVersion,
+    resourceVersionMatch: options.resourceVersionMatch || undefined,
   });
-  const text = await response.body.text();
-  if (response.httpStatusCode !== 200) {
-    throw new k8s.ApiException(response.httpStatusCode, `HTTP ${response.httpStatusCode} listing ${path}`, text, response.headers);
-  }
-  return JSON.parse(text) as ListPage;
 }
 
 // ---- feeds ----------------------------------------------------------------------------------
@@ -468,7 +456,7 @@ export interface ClusterInformers {
 }
 
 export interface ClusterInformerOptions {
-  kc: k8s.KubeConfig;
+  kc: KubeConfig;
   state: ClusterState;
   serialize: Serializer;
   log: Logger;
@@ -486,12 +474,14 @@ export interface ClusterInformerOptions {
 export function clusterInformers(options: ClusterInformerOptions): ClusterInformers {
   const { kc, state, serialize, log, backoff, timing, monotonic } = options;
   const common = { kc, serialize, log, backoff, timing, monotonic };
+  const api = new KubeApi(kc);
+  const interner = new PodInterner();
   return {
     nodes: new ResilientInformer({
       ...common,
       name: "nodes",
       path: "/api/v1/nodes",
-      list: (o) => listRaw(kc, "/api/v1/nodes", o),
+      list: (o) => listRaw(api, "/api/v1/nodes", o),
       decode: (obj) => nodeFromObject(obj),
       handlers: {
         upsert: (node) => state.upsertNode(node),
@@ -502,19 +492,70 @@ export function clusterInformers(options: ClusterInformerOptions): ClusterInform
       ...common,
       name: "pods",
       path: "/api/v1/pods",
-      list: (o) => listRaw(kc, "/api/v1/pods", o),
-      decode: (obj) => leanPod(podFromObject(obj), options.schedulerName),
+      list: (o) => listRaw(api, "/api/v1/pods", o),
+      decode: (obj) => interner.pod(leanPod(podFromObject(obj), options.schedulerName)),
       handlers: podHandlers(state, options.hooks ?? {}),
     }),
     reservations: new ResilientInformer<Reservation>({
       ...common,
       name: "resourcereservations",
       path: `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`,
-      list: (o) => listRaw(kc, `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`, o),
+      list: (o) => listRaw(api, `/apis/${RR_GROUP}/${RR_VERSION}/${RR_PLURAL}`, o),
       decode: (obj) => reservationFromObject(obj),
       handlers: reservationHandlers(state, options.echoes ?? new ReservationEchoes()),
     }),
   };
+}
+
+/**
+ * Shares what many pods repeat, in the values the pod informer keeps: strings (namespaces, node names, label
+ * and annotation values) and placement constraints (the node selector, node-affinity terms and tolerations,
+ * the same for every pod of a Spark application, otherwise one copy per pod). The state never mutates a pod's
+ * values, so equal parts can be one object. Bounded: past `limit` entries a table starts afresh (what was
+ * shared stays shared).
+ */
+export class PodInterner {
+  private strings = new Map<string, string>();
+  private shapes = new Map<string, unknown>();
+
+  constructor(private readonly limit = 100_000) {}
+
+  str(s: string): string {
+    const held = this.strings.get(s);
+    if (held !== undefined) return held;
+    if (this.strings.size >= this.limit) this.strings = new Map();
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** One object for JSON-equal plain data. */
+  shape<T>(value: T): T {
+    const key = JSON.stringify(value);
+    const held = this.shapes.get(key);
+    if (held !== undefined) return held as T;
+    if (this.shapes.size >= this.limit) this.shapes = new Map();
+    this.shapes.set(key, value);
+    return value;
+  }
+
+  pod(pod: PodInfo): PodInfo {
+    const values = (r: Record<string, string>) => {
+      const out: Record<string, string> = {};
+      for (const k in r) out[k] = this.str(r[k]);
+      return out;
+    };
+    return {
+      ...pod,
+      namespace: this.str(pod.namespace),
+      nodeName: this.str(pod.nodeName),
+      schedulerName: this.str(pod.schedulerName),
+      labels: values(pod.labels),
+      annotations: values(pod.annotations),
+      nodeSelector: this.shape(pod.nodeSelector),
+      requiredNodeTerms: this.shape(pod.requiredNodeTerms),
+      tolerations: this.shape(pod.tolerations),
+    };
+  }
 }
 
 /**

@@ -13,7 +13,8 @@
 // steps down, before any other replica can consider the lease expired (renewDeadline < leaseDuration). A
 // graceful stop releases the lease (clears the holder) so a successor takes over at once.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { KubeApi, V1MicroTime, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import { apiErrorCode, apiErrorMessage } from "./reservation-writer.js";
 
@@ -63,7 +64,7 @@ export abstract class LeadershipListeners {
 }
 
 export class LeaderElector extends LeadershipListeners implements Leadership {
-  private readonly api: k8s.CoordinationV1Api;
+  private readonly api: KubeApi;
   private readonly clock: () => number;
   private readonly monotonic: () => number;
   private leading = false;
@@ -94,7 +95,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
         `leader election: renew-deadline (${options.renewDeadlineMs} ms) must be greater than retry-period (${options.retryPeriodMs} ms)`,
       );
     }
-    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.api = new KubeApi(kc);
     this.clock = options.clock ?? Date.now;
     this.monotonic = options.monotonic ?? (() => performance.now());
   }
@@ -147,7 +148,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
       const current = await this.read();
       if (this.stopped) return;
       if (!current) {
-        this.ours = await this.api.createNamespacedLease({ namespace, body: this.lease(undefined, now) });
+        this.ours = await this.api.create<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", namespace), this.lease(undefined, now));
         this.renewed(now, mono);
         return;
       }
@@ -162,7 +163,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
         if (this.leading) this.stepDown(`lease is held by ${this.holder}`);
         return;
       }
-      this.ours = await this.api.replaceNamespacedLease({ name, namespace, body: this.lease(current, now) });
+      this.ours = await this.api.replace<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", namespace, name), this.lease(current, now));
       this.renewed(now, mono);
     } catch (e) {
       if (apiErrorCode(e) === 409) {
@@ -176,7 +177,7 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
 
   private async read(): Promise<k8s.V1Lease | undefined> {
     try {
-      return await this.api.readNamespacedLease({ name: this.options.leaseName, namespace: this.options.namespace });
+      return await this.api.get<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", this.options.namespace, this.options.leaseName));
     } catch (e) {
       if (apiErrorCode(e) === 404) return undefined;
       throw e;
@@ -196,8 +197,8 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
       spec: {
         holderIdentity: this.options.identity,
         leaseDurationSeconds: Math.max(1, Math.ceil(this.options.leaseDurationMs / 1000)),
-        acquireTime: mine && spec.acquireTime ? spec.acquireTime : new k8s.V1MicroTime(now),
-        renewTime: new k8s.V1MicroTime(now),
+        acquireTime: mine && spec.acquireTime ? spec.acquireTime : new V1MicroTime(now),
+        renewTime: new V1MicroTime(now),
         leaseTransitions: (spec.leaseTransitions ?? 0) + (current && !mine ? 1 : 0),
       },
     };
@@ -233,10 +234,10 @@ export class LeaderElector extends LeadershipListeners implements Leadership {
     if (!this.ours) return;
     const body: k8s.V1Lease = {
       metadata: { name, namespace, resourceVersion: this.ours.metadata?.resourceVersion },
-      spec: { ...this.ours.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime(this.clock()) },
+      spec: { ...this.ours.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: new V1MicroTime(this.clock()) },
     };
     try {
-      await this.api.replaceNamespacedLease({ name, namespace, body });
+      await this.api.replace(objectPath("coordination.k8s.io/v1", "leases", namespace, name), body);
       this.holder = "";
       this.log.info({ namespace, name, identity }, "released the lease");
     } catch (e) {

@@ -18,7 +18,8 @@
 //   (without renewTime it is not live until it changes); and
 // - the last successful read is younger than renewDeadline (a follower cut off from the API server steps down).
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import { type Leadership, LeadershipListeners } from "./leader-election.js";
 import { apiErrorCode, apiErrorMessage } from "./reservation-writer.js";
@@ -40,7 +41,7 @@ export interface LeaseFollowerOptions {
 }
 
 export class LeaseFollower extends LeadershipListeners implements Leadership {
-  private readonly api: k8s.CoordinationV1Api;
+  private readonly api: KubeApi;
   private readonly clock: () => number;
   private readonly wallClock: () => number;
   private leading = false;
@@ -58,7 +59,7 @@ export class LeaseFollower extends LeadershipListeners implements Leadership {
     private readonly log: Logger,
   ) {
     super();
-    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.api = new KubeApi(kc);
     this.clock = options.clock ?? (() => performance.now());
     this.wallClock = options.wallClock ?? Date.now;
   }
@@ -96,7 +97,7 @@ export class LeaseFollower extends LeadershipListeners implements Leadership {
     const now = this.clock();
     let lease: k8s.V1Lease | undefined;
     try {
-      lease = await this.api.readNamespacedLease({ name: leaseName, namespace });
+      lease = await this.api.get<k8s.V1Lease>(objectPath("coordination.k8s.io/v1", "leases", namespace, leaseName));
     } catch (e) {
       if (apiErrorCode(e) !== 404) {
         this.log.warn({ err: apiErrorMessage(e), lease: `${namespace}/${leaseName}` }, "cannot read kube-scheduler's lease");
@@ -138,7 +139,7 @@ export class LeaseFollower extends LeadershipListeners implements Leadership {
   }
 }
 
-/** A MicroTime as the client parsed it (Date) or as sent (string), for comparing records. */
+/** A MicroTime as read (a string in JSON; a Date from a typed client), for comparing records. */
 function micro(t: unknown): string | undefined {
   if (t === undefined || t === null) return undefined;
   return t instanceof Date ? t.toISOString() : String(t);

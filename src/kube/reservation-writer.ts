@@ -14,18 +14,12 @@
 //
 // The API error helpers at the bottom are shared by the rest of the kube layer.
 //
-// Transport: creates, updates and the re-reads after a conflict go over Node's http/https with one kept-alive
-// agent (ApiTransport), not client-node's generated client. Every reservation write is on a decision's path, and
-// client-node 2 builds a new undici Agent for every request to a TLS cluster (a new connection and TLS handshake
-// per write) and runs its generic serializer and fetch machinery around it: ~1 ms of CPU per write against a
-// local server, more than the rest of an executor bind. The kubeconfig still supplies everything per request
-// (kc.applyToHTTPSOptions: CA, client certificate, bearer or exec-plugin token, so rotated credentials are
-// used), and errors are client-node's ApiException, so the error helpers below read them alike. A cluster reached
-// through a proxy (proxy-url) keeps client-node's client. Deletes (garbage collection) keep it too.
+// Transport: src/kube/client.ts (KubeApi): plain JSON over one kept-alive connection to the API server. Every
+// reservation write is on a decision's path; client-node 2's generated client builds a new undici Agent for every
+// request to a TLS cluster (a connection and TLS handshake per write) and ~1 ms of CPU around it.
 
-import * as http from "node:http";
-import * as https from "node:https";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { ApiException, KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import type { ReservationWrite } from "../engine/decision.js";
 import { kubeObserver } from "../server/metrics.js";
@@ -52,8 +46,7 @@ export class ReservationWriteError extends Error {}
 type Mode = "create" | "update";
 
 export class ReservationWriter {
-  private readonly api: k8s.CustomObjectsApi;
-  private readonly transport?: ApiTransport;
+  private readonly api: KubeApi;
 
   constructor(
     kc: k8s.KubeConfig,
@@ -62,9 +55,7 @@ export class ReservationWriter {
     /** Told of every write and the version it was stored as, so that the feed drops older echoes. */
     private readonly echoes?: ReservationEchoes,
   ) {
-    this.api = kc.makeApiClient(k8s.CustomObjectsApi);
-    const cluster = kc.getCurrentCluster();
-    if (cluster && !cluster.proxyUrl) this.transport = new ApiTransport(kc);
+    this.api = new KubeApi(kc);
   }
 
   /** Stores the write; resolves with the object's new resourceVersion, rejects after the retries are spent. */
@@ -143,14 +134,7 @@ export class ReservationWriter {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) kubeObserver.retry(RR_PLURAL, "delete");
       try {
-        await this.api.deleteNamespacedCustomObject({
-          group: RR_GROUP,
-          version: RR_VERSION,
-          plural: RR_PLURAL,
-          namespace,
-          name,
-          body: resourceVersion ? { preconditions: { resourceVersion } } : undefined,
-        });
+        await this.api.delete(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, namespace, name), resourceVersion ? { preconditions: { resourceVersion } } : undefined);
         return "deleted";
       } catch (e) {
         const code = apiErrorCode(e);
@@ -170,21 +154,12 @@ export class ReservationWriter {
 
   private async create(r: Reservation): Promise<unknown> {
     const body = reservationToObject({ ...r, resourceVersion: undefined });
-    if (this.transport) return this.transport.request("POST", collectionPath(r.namespace), body);
-    return this.api.createNamespacedCustomObject({ group: RR_GROUP, version: RR_VERSION, plural: RR_PLURAL, namespace: r.namespace, body });
+    return this.api.create(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, r.namespace), body);
   }
 
   private async replace(r: Reservation, resourceVersion: string | undefined): Promise<unknown> {
     const body = reservationToObject({ ...r, resourceVersion });
-    if (this.transport) return this.transport.request("PUT", objectPath(r.namespace, reservationName(r.appId)), body);
-    return this.api.replaceNamespacedCustomObject({
-      group: RR_GROUP,
-      version: RR_VERSION,
-      plural: RR_PLURAL,
-      namespace: r.namespace,
-      name: reservationName(r.appId),
-      body,
-    });
+    return this.api.replace(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, r.namespace, reservationName(r.appId)), body);
   }
 
   /**
@@ -193,14 +168,7 @@ export class ReservationWriter {
    */
   private async readForRetry(r: Reservation, ctx: object, attempt: number): Promise<unknown> {
     try {
-      if (this.transport) return await this.transport.request("GET", objectPath(r.namespace, reservationName(r.appId)));
-      return await this.api.getNamespacedCustomObject({
-        group: RR_GROUP,
-        version: RR_VERSION,
-        plural: RR_PLURAL,
-        namespace: r.namespace,
-        name: reservationName(r.appId),
-      });
+      return await this.api.get(objectPath(`${RR_GROUP}/${RR_VERSION}`, RR_PLURAL, r.namespace, reservationName(r.appId)));
     } catch (e) {
       if (apiErrorCode(e) === 404) return "gone";
       if (!isTransientApiError(e)) {
@@ -214,99 +182,6 @@ export class ReservationWriter {
   }
 }
 
-function collectionPath(namespace: string): string {
-  return `/apis/${RR_GROUP}/${RR_VERSION}/namespaces/${encodeURIComponent(namespace)}/${RR_PLURAL}`;
-}
-
-function objectPath(namespace: string, name: string): string {
-  return `${collectionPath(namespace)}/${encodeURIComponent(name)}`;
-}
-
-/** Longest a reservation request may take before it counts as a (retried) network failure. */
-const REQUEST_TIMEOUT_MS = 30_000;
-
-/**
- * JSON requests to the API server over one kept-alive http(s) agent, with the kubeconfig's TLS material and
- * credentials taken per request. A non-2xx answer rejects with client-node's ApiException (body: the response
- * text); a network failure with Node's error (a string `code`); both as client-node's client would.
- */
-export class ApiTransport {
-  private agent?: http.Agent;
-  private agentKey = "";
-
-  constructor(
-    private readonly kc: k8s.KubeConfig,
-    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
-  ) {}
-
-  async request(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<unknown> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error("kubeconfig has no current cluster");
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    const url = new URL(cluster.server.replace(/\/+$/, "") + path);
-    const secure = url.protocol === "https:";
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { accept: "application/json", "user-agent": "spark-scheduler" };
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = String(v);
-    if (data !== undefined) {
-      headers["content-type"] = "application/json";
-      headers["content-length"] = String(Buffer.byteLength(data));
-    }
-    const request: https.RequestOptions = {
-      method,
-      protocol: url.protocol,
-      hostname: url.hostname.replace(/^\[|\]$/g, ""),
-      port: url.port,
-      path: url.pathname + url.search,
-      headers,
-      auth: opts.auth,
-      agent: this.agentFor(secure, opts),
-      timeout: this.timeoutMs,
-    };
-    return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request(request, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          const code = res.statusCode ?? 0;
-          if (code < 200 || code >= 300) {
-            const responseHeaders: Record<string, string> = {};
-            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) responseHeaders[k] = String(v);
-            reject(new k8s.ApiException(code, `HTTP-Code: ${code}\nMessage: ${method} ${path}\nBody: ${text}`, text, responseHeaders));
-            return;
-          }
-          try {
-            resolve(text === "" ? undefined : JSON.parse(text));
-          } catch (e) {
-            reject(e as Error);
-          }
-        });
-      });
-      req.on("timeout", () => req.destroy(Object.assign(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`), { code: "ETIMEDOUT" })));
-      req.on("error", reject);
-      req.end(data);
-    });
-  }
-
-  /** One kept-alive agent, replaced when the TLS material changes (a rotated client certificate or CA). */
-  private agentFor(secure: boolean, opts: https.RequestOptions): http.Agent {
-    const tls = secure
-      ? { ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername }
-      : {};
-    const key = `${secure}|${[tls.ca, tls.cert, tls.key, tls.pfx].map((b) => (b === undefined ? "" : String(b))).join("|")}|${tls.passphrase ?? ""}|${tls.rejectUnauthorized ?? ""}|${tls.servername ?? ""}`;
-    if (this.agent && key === this.agentKey) return this.agent;
-    // The old agent is not destroyed: requests in flight on it finish; its idle connections are closed by the
-    // server's idle timeout.
-    this.agentKey = key;
-    const defined = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
-    this.agent = secure ? new https.Agent({ keepAlive: true, ...defined }) : new http.Agent({ keepAlive: true });
-    return this.agent;
-  }
-}
-
 function resourceVersionOf(obj: unknown): string {
   const rv = (obj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
   if (typeof rv !== "string" || !rv) throw new ReservationWriteError("API server answered without metadata.resourceVersion");
@@ -317,14 +192,14 @@ function resourceVersionOf(obj: unknown): string {
 
 /** HTTP status of a client-node ApiException (or a watch error's statusCode); undefined for network errors. */
 export function apiErrorCode(e: unknown): number | undefined {
-  if (e instanceof k8s.ApiException) return e.code;
+  if (e instanceof ApiException) return e.code;
   const statusCode = (e as { statusCode?: unknown } | null)?.statusCode;
   return typeof statusCode === "number" ? statusCode : undefined;
 }
 
 /** A one-line description: the Status message of an ApiException, else the error message. */
 export function apiErrorMessage(e: unknown): string {
-  if (e instanceof k8s.ApiException) {
+  if (e instanceof ApiException) {
     try {
       const status = JSON.parse(String(e.body)) as { message?: unknown; reason?: unknown };
       if (typeof status.message === "string") return `HTTP ${e.code} ${String(status.reason ?? "")}: ${status.message}`;

@@ -16,7 +16,8 @@
 // Only while `isLeader()`; a pod is patched once per refusal (dedupe in the tracker). A failed patch is
 // retried after the nudge backoff; a pod that is gone is forgotten.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import type { RetrySelection, RetryTarget } from "../pipeline/retries.js";
 import { apiErrorCode, apiErrorMessage } from "./reservation-writer.js";
@@ -82,7 +83,7 @@ const PREEMPT_MS = 1000;
 
 export class RetryNudger {
   static readonly BATCH = BATCH;
-  private readonly core: k8s.CoreV1Api;
+  private readonly api: KubeApi;
   private readonly clock: () => number;
   private readonly wallClock: () => number;
   private readonly minIntervalMs: number;
@@ -96,7 +97,7 @@ export class RetryNudger {
   private forbiddenLogged = false;
 
   constructor(private readonly options: RetryNudgerOptions) {
-    this.core = options.kc.makeApiClient(k8s.CoreV1Api);
+    this.api = new KubeApi(options.kc);
     this.clock = options.clock ?? (() => performance.now());
     this.wallClock = options.wallClock ?? Date.now;
     this.minIntervalMs = options.minIntervalMs ?? 200;
@@ -171,10 +172,9 @@ export class RetryNudger {
     this.options.nudged(target, at);
     this.options.onPatch?.(target, this.clock());
     try {
-      await this.core.patchNamespacedPod(
-        { name, namespace, body: { metadata: { annotations: { [RETRY_ANNOTATION]: new Date(at).toISOString() } } } },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-      );
+      await this.api.mergePatch(objectPath("v1", "pods", namespace, name), {
+        metadata: { annotations: { [RETRY_ANNOTATION]: new Date(at).toISOString() } },
+      });
       this.options.log.debug({ podNamespace: namespace, podName: name, role: target.role, instanceGroup: target.instanceGroup }, "nudged refused pod for a retry");
       return true;
     } catch (e) {

@@ -3,11 +3,12 @@
 // ConfigMap. Watched only when the operator's CRD is installed (checked at start, then every `crdPollMs`);
 // never part of readiness — without it drivers fall back to the ConfigMap.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { sparkApplicationSizing } from "../engine/spark-conf.js";
 import type { ClusterState } from "../engine/state.js";
-import { type ListPage, ResilientInformer, type Serializer } from "./informers.js";
+import { KubeApi, objectPath } from "./client.js";
+import { ResilientInformer, type Serializer, listRaw } from "./informers.js";
 import { apiErrorCode } from "./reservation-writer.js";
 
 export const SPARK_APP_GROUP = "sparkoperator.k8s.io";
@@ -65,10 +66,9 @@ export class SparkApplicationWatcher {
   }
 
   private async crdServed(): Promise<boolean> {
-    const ext = this.opts.kc.makeApiClient(k8s.ApiextensionsV1Api);
     try {
-      const crd = await ext.readCustomResourceDefinition({ name: SPARK_APP_CRD });
-      return (crd.spec.versions ?? []).some((v) => v.name === SPARK_APP_VERSION && v.served);
+      const crd = await new KubeApi(this.opts.kc).get<k8s.V1CustomResourceDefinition>(objectPath("apiextensions.k8s.io/v1", "customresourcedefinitions", undefined, SPARK_APP_CRD));
+      return (crd.spec?.versions ?? []).some((v) => v.name === SPARK_APP_VERSION && v.served);
     } catch (e) {
       if (apiErrorCode(e) !== 404) this.log.warn({ err: e, crd: SPARK_APP_CRD }, "cannot read the SparkApplication CRD");
       return false;
@@ -77,14 +77,13 @@ export class SparkApplicationWatcher {
 
   private startInformer(): void {
     const { kc, state, serialize } = this.opts;
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const api = new KubeApi(kc);
     // Only the sizing fields are kept (sparkApplicationSizing).
     this.informer = new ResilientInformer<SizedApp>({
       name: "sparkapplications",
       kc,
       path: `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`,
-      list: (o) =>
-        custom.listClusterCustomObject({ group: SPARK_APP_GROUP, version: SPARK_APP_VERSION, plural: SPARK_APP_PLURAL, ...o }) as Promise<ListPage>,
+      list: (o) => listRaw(api, `/apis/${SPARK_APP_GROUP}/${SPARK_APP_VERSION}/${SPARK_APP_PLURAL}`, o),
       decode: (o) => {
         const meta = (o as k8s.KubernetesObject).metadata;
         return { namespace: meta?.namespace ?? "default", name: meta?.name ?? "", sizing: sparkApplicationSizing(o) };

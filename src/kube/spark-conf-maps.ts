@@ -14,7 +14,8 @@
 // - at most `concurrency` GETs are in flight; the state changes through the serialiser.
 // Needs RBAC `get` on configmaps (no list or watch).
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import { type PodInfo, podKey } from "../engine/model.js";
 import { SPARK_PROPERTIES_KEY } from "../engine/spark-conf.js";
@@ -59,11 +60,11 @@ export class SparkConfMaps {
   private inFlight = 0;
   private stopped = false;
   private readonly log: Logger;
-  private readonly core: k8s.CoreV1Api;
+  private readonly api: KubeApi;
 
   constructor(private readonly opts: SparkConfMapsOptions) {
     this.log = opts.log.child({ component: "spark-conf-maps" });
-    this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    this.api = new KubeApi(opts.kc);
   }
 
   /** A pod was added or changed (inside the serialiser): fetch its conf ConfigMap when it needs one. */
@@ -122,7 +123,7 @@ export class SparkConfMaps {
   private async fetch(key: string, want: Want): Promise<void> {
     this.fetches++;
     try {
-      const cm = await this.core.readNamespacedConfigMap({ namespace: want.namespace, name: want.name });
+      const cm = await this.api.get<k8s.V1ConfigMap>(objectPath("v1", "configmaps", want.namespace, want.name));
       if (this.stopped || this.wanted.get(key) !== want) return;
       const data = cm.data ?? {};
       // Only the key the engine reads: the rest of the ConfigMap (other files Spark mounts) is not kept.

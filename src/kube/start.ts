@@ -2,7 +2,8 @@
 // demands, SparkApplications for zero-config sizing, the unschedulable-pod marker, Kubernetes events),
 // all on one KubeConfig.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { KubeConfig } from "./client.js";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config.js";
 import type { Decision } from "../engine/decision.js";
@@ -27,7 +28,7 @@ export interface KubeBackend {
 }
 
 export function loadKubeConfig(path: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+  const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromCluster();
   return kc;

@@ -8,7 +8,8 @@
 // on with the next pod (the reference aborted the scan, §14.2 item 10); the condition carries a reason and a
 // message; with `isLeader` only the leader writes.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+import { ApiException, KubeApi, objectPath } from "./client.js";
 import type { Logger } from "pino";
 import type { AppShape } from "../engine/app-shape.js";
 import { exceedsClusterCapacity } from "../engine/cluster-capacity.js";
@@ -44,7 +45,7 @@ interface Verdict {
 }
 
 export class UnschedulableMarker {
-  private readonly core: k8s.CoreV1Api;
+  private readonly api: KubeApi;
   private readonly engine: Engine;
   private readonly log: Logger;
   private readonly timeoutMs: number;
@@ -56,7 +57,7 @@ export class UnschedulableMarker {
   private running: Promise<void> | undefined;
 
   constructor(opts: UnschedulableMarkerOptions) {
-    this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
+    this.api = new KubeApi(opts.kc);
     this.engine = opts.engine;
     this.log = opts.log.child({ component: "unschedulable-marker" });
     this.timeoutMs = opts.timeoutMs;
@@ -173,9 +174,9 @@ export class UnschedulableMarker {
     for (let attempt = 1; ; attempt++) {
       let live: k8s.V1Pod;
       try {
-        live = await this.core.readNamespacedPodStatus({ name, namespace });
+        live = await this.api.get<k8s.V1Pod>(objectPath("v1", "pods", namespace, name, "status"));
       } catch (e) {
-        if (e instanceof k8s.ApiException && e.code === 404) return;
+        if (e instanceof ApiException && e.code === 404) return;
         throw new Error(`read pod ${namespace}/${name}: ${(e as Error).message}`, { cause: e });
       }
       const replaced = v.pod.uid !== "" && live.metadata?.uid !== v.pod.uid;
@@ -194,12 +195,12 @@ export class UnschedulableMarker {
       };
       live.status = { ...live.status, conditions: [...conditions.filter((c) => c !== current), condition] };
       try {
-        await this.core.replaceNamespacedPodStatus({ name, namespace, body: live });
+        await this.api.replace(objectPath("v1", "pods", namespace, name, "status"), live);
         this.log.info({ podNamespace: namespace, podName: name, condition: EXCEEDS_CAPACITY_CONDITION, status }, "pod condition set");
         return;
       } catch (e) {
         // Another writer (kubelet, kube-scheduler) changed the pod meanwhile: read it again, once.
-        if (e instanceof k8s.ApiException && e.code === 409 && attempt < 2) continue;
+        if (e instanceof ApiException && e.code === 409 && attempt < 2) continue;
         throw new Error(`update status of pod ${namespace}/${name}: ${(e as Error).message}`, { cause: e });
       }
     }

@@ -1,5 +1,5 @@
 // Least privilege, checked against the code: every Kubernetes API call in src/ (typed client methods,
-// custom-object calls, informer watch paths) is allowed by the extender's RBAC in deploy/, and every rule in
+// custom-object calls, plain-JSON KubeApi calls on objectPath(...), informer watch paths) is allowed by the extender's RBAC in deploy/, and every rule in
 // that RBAC is used by some call. A new API call without a rule — or a rule nothing uses — fails here.
 
 import { readFileSync, readdirSync } from "node:fs";
@@ -84,6 +84,24 @@ function apiCalls(): Call[] {
         sub = "/status";
       }
       calls.push({ access: `${API_GROUP[cls]}/${kind.toLowerCase()}s${sub}/${VERB[prefix]}`, where: at });
+    }
+    // Plain-JSON calls (src/kube/client.ts): a KubeApi method on objectPath(groupVersion, plural, namespace?, name?, subresource?).
+    for (const m of text.matchAll(/\.(get|create|replace|mergePatch|delete)(?:<[^>(]*>)?\(\s*objectPath\(([^)]*)\)/g)) {
+      const [, method, argText] = m;
+      const at = `${where}:${text.slice(0, m.index).split("\n").length} ${method} objectPath(${argText})`;
+      const args = argText.split(",").map((a) => a.trim());
+      const literal = (a: string): string => {
+        if (/^"[^"]*"$/.test(a)) return a.slice(1, -1);
+        if (/^`[^`]*`$/.test(a)) return resolve(a.slice(1, -1));
+        if (a in CONSTANTS) return CONSTANTS[a];
+        throw new Error(`${at}: cannot tell ${a}: use a literal or a constant known to this test`);
+      };
+      const groupVersion = literal(args[0]);
+      const group = groupVersion === "v1" ? "" : groupVersion.split("/")[0];
+      const named = args.length >= 4 && args[3] !== "undefined";
+      const sub = args[4] ? `/${literal(args[4])}` : "";
+      const verb = { get: named ? "get" : "list", create: "create", replace: "update", mergePatch: "patch", delete: "delete" }[method]!;
+      calls.push({ access: `${group}/${literal(args[1])}${sub}/${verb}`, where: at });
     }
     // Informers list and watch a collection path.
     for (const m of text.matchAll(/path:\s*[`"](\/apis?\/[^`"]+)[`"]/g)) {
