@@ -88,7 +88,7 @@ function readLoad(baseUrl: string): { stop: () => Promise<number[]> } {
  * CPU seconds the service process has used (prom-client's process_cpu_seconds_total): per operation it is a
  * figure that other work on a shared machine disturbs far less than the wall-clock rates.
  */
-async function serviceCpuSeconds(baseUrl: string): Promise<number> {
+export async function serviceCpuSeconds(baseUrl: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
   const m = /^process_cpu_seconds_total (\S+)$/m.exec(text);
   return m ? Number(m[1]) : NaN;
