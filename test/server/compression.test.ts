@@ -1,8 +1,10 @@
 // Response compression: negotiated for callers elsewhere, skipped for callers on a loopback connection (see
 // src/server/compression.ts).
 
+import type { Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestApp, postFrom, startTestApp } from "./app-harness.js";
+import { type TestApp, bothClients, postFrom, startTestApp } from "./app-harness.js";
 
 let t: TestApp;
 beforeAll(async () => {
@@ -44,5 +46,24 @@ describe("response compression", () => {
     expect(r.status).toBe(200);
     expect(JSON.stringify(r.json).length).toBeLessThan(1024);
     expect(r.headers["content-encoding"]).toBeUndefined();
+  });
+
+  it("gRPC and gRPC-Web callers on loopback get uncompressed responses too", async () => {
+    const encodings: (string | null)[] = [];
+    const seen: Interceptor = (next) => async (req) => {
+      const res = await next(req);
+      encodings.push(res.header.get("grpc-encoding"));
+      return res;
+    };
+    // Both transports accept gzip and br by default.
+    for (const transport of [
+      createGrpcTransport({ baseUrl: t.url, interceptors: [seen] }),
+      createGrpcWebTransport({ baseUrl: t.url, httpVersion: "1.1", interceptors: [seen] }),
+    ]) {
+      const res = await bothClients(transport).listNodes({ pageSize: 1000 });
+      expect(res.nodes.length).toBeGreaterThan(2);
+    }
+    expect(encodings).toHaveLength(2);
+    for (const e of encodings) expect([null, "identity"]).toContain(e);
   });
 });
