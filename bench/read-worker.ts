@@ -2,7 +2,7 @@
 // over Connect every PERIOD_MS (the next at once when one took longer) until told to stop, then the latencies are
 // posted back. On the benchmark's main thread the read's latency included that thread's own event-loop delays
 // (64 callers and the fake API server: p99 23–45 ms, max 55–74 ms measured), which are not the service's. Paced,
-// because back to back on its own thread the reads took a third of the service's CPU (~3 ms each) from the
+// because back to back on its own thread the reads took about a quarter of the service's CPU (~3 ms each) from the
 // filter calls whose rates the benchmark reports.
 
 import { parentPort, workerData } from "node:worker_threads";
