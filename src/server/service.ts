@@ -64,7 +64,7 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
   // The message of each stored reservation is kept and reused while it is still what `build` would make: the
   // engine replaces a reservation object on every change (copy-on-write), so the object, its slots' active flags
   // (its pods' state, computed afresh) and its soft reservations (mutated in place: compared entry by entry)
-  // decide. Building ~100 messages per ListReservations page was a third of the service's CPU per read.
+  // decide. Building ~100 messages per ListReservations page was about a third of the handler's CPU.
   const cache = new WeakMap<Reservation, { msg: ReservationMsg; active: boolean[]; soft: SoftReservations | undefined; softEntries: [string, unknown][]; maxExtra: number }>();
   const toMsg = (r: Reservation): ReservationMsg => {
     const soft = engine.state.getSoft(r.namespace, r.appId);
@@ -102,8 +102,9 @@ export function createService(scheduler: Scheduler, options: ServiceOptions = {}
         const page = paginate(all, (r) => `${r.namespace}/${r.appId}`, req.pageSize, req.pageToken, { defaultSize: 100, maxSize: 1000 }, req.namespace);
         if (!binary) return create(ListReservationsResponseSchema, { reservations: page.items.map(toMsg), nextPageToken: page.nextPageToken });
         // A protobuf response is spliced from each message's encoding, kept with the message (see encoded): the
-        // fields go out as "unknown" fields, which protobuf-es writes verbatim, in field-number order — the
-        // bytes of the canonical encoding of the same response.
+        // fields go out as "unknown" fields, which protobuf-es writes verbatim after the (here empty) known ones
+        // (writeUnknownFields, its default: app.ts sets no binaryOptions), in field-number order — the bytes of
+        // the canonical encoding of the same response.
         const fields: UnknownField[] = page.items.map((r) => ({ no: 1, wireType: WireType.LengthDelimited, data: encoded(toMsg(r)) }));
         if (page.nextPageToken) fields.push({ no: 2, wireType: WireType.LengthDelimited, data: new BinaryWriter().string(page.nextPageToken).finish() });
         return { ...create(ListReservationsResponseSchema), $unknown: fields };
