@@ -3,7 +3,8 @@
 //
 //   pipeline  64 concurrent callers on POST /predicates, with 5 ms and with 20 ms writes: driver admissions/s
 //             (each answer waits for its reservation's create), then executor binds/s of the admitted apps; all
-//             the while one client calls ListReservations over Connect, back to back: its p99 under that load.
+//             the while one client on a worker thread calls ListReservations over Connect every 25 ms (read-worker.ts):
+//             its p99 under that load.
 //   burst     kube-scheduler's real call pattern: one extender call at a time, the bind written asynchronously
 //             (5 ms, like the service's writes), each app's executors created only once its driver is bound;
 //             60 apps (--quick: 20) × (driver + 4 executors) on 20 nodes, 5 ms writes. The same burst answered by a no-op
@@ -15,7 +16,7 @@
 // real control plane would see (kube-scheduler's cycle is a delay here: it runs in its own process).
 
 import * as http from "node:http";
-import { openClient } from "../src/cli/client.js";
+import { Worker } from "node:worker_threads";
 import { type AppSpec, NS, OfferWindow, Rng, driverObject, executorObject, feasibleNodesToFind } from "./cluster.js";
 import type { BenchContext } from "./engine.bench.js";
 import { type FakeCluster, PODS, bindStored, fakeCluster, filterCall, slotNode, startService } from "./kube-harness.js";
@@ -62,24 +63,26 @@ async function concurrently(callers: number, maxOps: number, maxMs: number, next
   return { latencies, wallMs: performance.now() - t0, outcomes, capped };
 }
 
-/** ListReservations over Connect, one call after the other, until `stop()`; returns the latencies. */
-function readLoad(baseUrl: string): { stop: () => Promise<number[]> } {
-  const { client, close } = openClient(baseUrl, "connect", 30_000);
-  const latencies: number[] = [];
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      const t0 = performance.now();
-      await client.listReservations({ pageSize: 100 });
-      latencies.push(performance.now() - t0);
-    }
-  })();
+/**
+ * ListReservations over Connect, paced, until `stop()`; returns the latencies. The reader runs on a worker thread
+ * (read-worker.ts), so that its latencies are not the benchmark thread's event-loop delays.
+ */
+async function readLoad(baseUrl: string): Promise<{ stop: () => Promise<number[]> }> {
+  // The worker registers tsx itself (a worker does not inherit the main thread's loader).
+  const entry = new URL("./read-worker.ts", import.meta.url).href;
+  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  const worker = new Worker(boot, { eval: true, workerData: { url: baseUrl } });
+  await new Promise<void>((resolve, reject) => {
+    worker.once("message", () => resolve());
+    worker.once("error", reject);
+  });
   return {
     async stop() {
-      running = false;
-      await done;
-      close();
-      return latencies;
+      const latencies = new Promise<number[]>((resolve) => worker.once("message", resolve));
+      worker.postMessage("stop");
+      const l = await latencies;
+      await worker.terminate();
+      return l;
     },
   };
 }
@@ -88,7 +91,7 @@ function readLoad(baseUrl: string): { stop: () => Promise<number[]> } {
  * CPU seconds the service process has used (prom-client's process_cpu_seconds_total): per operation it is a
  * figure that other work on a shared machine disturbs far less than the wall-clock rates.
  */
-async function serviceCpuSeconds(baseUrl: string): Promise<number> {
+export async function serviceCpuSeconds(baseUrl: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
   const m = /^process_cpu_seconds_total (\S+)$/m.exec(text);
   return m ? Number(m[1]) : NaN;
@@ -112,7 +115,7 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
     `pipeline/*: service (src/main.ts, own process) leading against the fake API server: ${nodes} nodes (32 cpu/256Gi), ` +
       `${4 * nodes} non-Spark pods; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s. ${CALLERS} concurrent callers on ` +
       `POST /predicates (keep-alive); apps of 1c/2Gi + ${EXECUTORS_PER_APP} × 1c/4Gi; drivers offered ${feasibleNodesToFind(nodes)} ` +
-      `nodes, executors 100 incl. their reserved node; meanwhile ListReservations (page of 100) over Connect back to back`,
+      `nodes, executors 100 incl. their reserved node; meanwhile ListReservations (page of 100) over Connect every 25 ms (the next at once after a slower one), from a worker thread`,
   );
   const agent = new http.Agent({ keepAlive: true, maxSockets: CALLERS });
   const rng = new Rng(3);
@@ -126,7 +129,7 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
       const admitted: AppSpec[] = [];
       let seq = 0;
       const cpu1 = await serviceCpuSeconds(svc.url);
-      const reads1 = readLoad(svc.url);
+      const reads1 = await readLoad(svc.url);
       const a = await concurrently(CALLERS, warm ? 2 * CALLERS : maxAdmissions, maxMs, () => {
         const app: AppSpec = {
           appId: `w${latency}-${String(seq++).padStart(5, "0")}`,
@@ -158,7 +161,7 @@ export async function benchPipeline(ctx: BenchContext): Promise<void> {
       for (const app of admitted) for (let k = 1; k <= EXECUTORS_PER_APP; k++) work.push({ app, k });
       let w = 0;
       const cpu2 = await serviceCpuSeconds(svc.url);
-      const reads2 = readLoad(svc.url);
+      const reads2 = await readLoad(svc.url);
       const b = await concurrently(CALLERS, warm ? 4 * CALLERS : maxBinds, maxMs, () => {
         const item = work[w++];
         if (!item) return undefined;

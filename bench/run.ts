@@ -10,6 +10,7 @@
 //   growth      driver decision and GetQueuePosition versus nodes and queue depth, with fitted exponents
 //   pipeline    the service process against the fake API server with 5 / 20 ms writes, 64 concurrent callers:
 //               driver admissions/s, executor binds/s, ListReservations p99 meanwhile
+//   read        one ListReservations page of 100 alone (service process, fake API server): latency, service CPU
 //   burst       kube-scheduler's one-call-at-a-time pattern, 5 ms writes, versus a no-op extender: the ratio
 //
 // Filters are substrings of those ids (any match runs the scenario); --quick runs smaller, shorter loops.
@@ -18,6 +19,7 @@
 import * as os from "node:os";
 import { type BenchContext, benchAdmission, benchExecutors, benchFifo, benchLargeApp } from "./engine.bench.js";
 import { benchHttp } from "./http.bench.js";
+import { benchRead } from "./read.bench.js";
 import { benchBurst, benchPipeline } from "./pipeline.bench.js";
 import { benchGrowth, benchQueues } from "./queues.bench.js";
 import { type BenchResult, fmtMs, fmtRate, formatLine, table } from "./stats.js";
@@ -37,6 +39,7 @@ const SCENARIOS: Scenario[] = [
   { id: "queues", title: "6. Heterogeneous queues", run: benchQueues },
   { id: "growth", title: "7. Growth with nodes and queue depth", run: benchGrowth },
   { id: "pipeline", title: "8. Pipeline with API write latency", run: benchPipeline },
+  { id: "read", title: "8b. One read alone", run: benchRead },
   { id: "burst", title: "9. End-to-end burst versus a no-op extender", run: benchBurst },
 ];
 

@@ -18,6 +18,7 @@ import {
   challengeUnauthenticated,
   clientCertificate,
 } from "./access.js";
+import { uncompressedOnLoopback } from "./compression.js";
 import { handleConversion } from "./conversion-route.js";
 import { handleFilter, sendJson } from "./extender-route.js";
 import { HealthService, ServingStatus, registerHealth } from "./health.js";
@@ -146,7 +147,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       interceptors: [errorInterceptor, accessInterceptor(checker), validationInterceptor],
       contextValues: (req) => createContextValues().set(REMOTE_ADDRESS, req.socket.remoteAddress).set(CLIENT_CERTIFICATE, clientCertificate(req.socket)),
     },
-    wrapHandler: (h) => challengeUnauthenticated(guardRequests(h, opts.maxBodyBytes)),
+    wrapHandler: (h) => uncompressedOnLoopback(challengeUnauthenticated(guardRequests(h, opts.maxBodyBytes))),
   });
   return {
     server,

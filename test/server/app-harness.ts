@@ -1,10 +1,11 @@
 // Starts the whole service (engine, scheduler, every transport) on an embedded cluster, on a free port.
 
 import { readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
+import { type IncomingHttpHeaders, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import * as tls from "node:tls";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { type Logger, pino } from "pino";
 import { ExtenderService, SparkSchedulerService } from "../../gen/sparkscheduler/v1/scheduler_pb.js";
@@ -121,7 +122,8 @@ export async function postFrom(
   path: string,
   body: string,
   tlsOptions?: tls.ConnectionOptions,
-): Promise<{ status: number; json: any }> {
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any; headers: IncomingHttpHeaders }> {
   const relay = createServer();
   await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
   const accepted = new Promise<Socket>((resolve) => relay.once("connection", resolve));
@@ -142,13 +144,18 @@ export async function postFrom(
           method: "POST",
           path,
           host: tlsOptions ? "localhost" : undefined,
-          headers: { "content-type": "application/json", ...(tlsOptions ? {} : { host: "spark-scheduler" }) },
+          headers: { "content-type": "application/json", ...(tlsOptions ? {} : { host: "spark-scheduler" }), ...headers },
           createConnection: () => socket,
         },
         (res) => {
-          let text = "";
-          res.on("data", (c) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const raw = Buffer.concat(chunks);
+            const encoding = res.headers["content-encoding"];
+            const text = (encoding === "gzip" ? gunzipSync(raw) : encoding === "br" ? brotliDecompressSync(raw) : raw).toString();
+            resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined, headers: res.headers });
+          });
         },
       );
       req.on("error", reject);
