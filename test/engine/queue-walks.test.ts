@@ -199,14 +199,14 @@ function describeAhead(walk: QueueWalk, n: number, nowMs: number, untilBlocker: 
   };
 }
 
-function freshWalk(w: World): QueueWalk {
+function freshWalk(w: Pick<World, "engine" | "probe" | "now">): QueueWalk {
   const { engine } = w;
   const ctx = engine.ctx;
   const queue = driverQueue(engine.state, engine.config, w.probe, (p) => ctx.instanceGroup(p));
   return new QueueWalk(engine.state, engine.config, queue, ctx.eligibleNodes(w.probe), enforceAfterMs(engine.config, ctx.instanceGroup(w.probe)), (p) => ctx.shape(p), w.now);
 }
 
-function keptWalk(w: World): QueueWalk {
+function keptWalk(w: Pick<World, "engine" | "probe" | "now">): QueueWalk {
   const ctx = w.engine.ctx;
   return ctx.queueWalks.walkFor(w.probe, ctx.eligibleNodes(w.probe), w.now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
 }
@@ -272,8 +272,7 @@ describe("FIFO walks repaired across state changes", () => {
     }
     const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
     engine.state.upsertPod(probe);
-    const ctx = engine.ctx;
-    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walkOf = () => keptWalk({ engine, probe, now });
     const walk = walkOf();
     walk.ahead(walk.queue.length, now);
     const packed = walk.counters.packed;
@@ -305,8 +304,7 @@ describe("FIFO walks repaired across state changes", () => {
     }
     const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
     engine.state.upsertPod(probe);
-    const ctx = engine.ctx;
-    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walkOf = () => keptWalk({ engine, probe, now });
     const walk = walkOf();
     walk.ahead(walk.queue.length, now);
     expect(walk.steps[0].placement!.driverNode).toBe("n00");
@@ -321,8 +319,7 @@ describe("FIFO walks repaired across state changes", () => {
     expect(walk.counters.packed - packed).toBeLessThanOrEqual(2); // the first step and the probe
     expect(walk.counters.carried).toBeGreaterThanOrEqual(39);
     expect(walk.counters.replayed).toBeLessThanOrEqual(1);
-    const w = { engine, probe, now } as unknown as World;
-    expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+    expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk({ engine, probe, now }), now));
   });
 
   it("does not pack again a driver short of executor capacity while a change does not make up the difference", () => {
@@ -338,8 +335,7 @@ describe("FIFO walks repaired across state changes", () => {
     engine.state.upsertPod(driverPod("small", { createdAtMs: now - 5 * MIN + 1, driverGpu: "0", count: 1, executorCpu: "1", executorMem: "1Gi" }));
     const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
     engine.state.upsertPod(probe);
-    const ctx = engine.ctx;
-    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walkOf = () => keptWalk({ engine, probe, now });
     const walk = walkOf();
     walk.ahead(walk.queue.length, now);
     expect(walk.steps[0].fits).toBe(false);
@@ -353,8 +349,7 @@ describe("FIFO walks repaired across state changes", () => {
       walk.ahead(walk.queue.length, now);
       expect(walk.steps[0].fits).toBe(false);
       expect(counts.filter((c) => c === 100), `change ${i}`).toHaveLength(1);
-      const w = { engine, probe, now } as unknown as World;
-      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk({ engine, probe, now }), now));
       counts.length = 0; // the fresh walk packed it
       counts.push(100);
     }
@@ -370,16 +365,14 @@ describe("FIFO walks repaired across state changes", () => {
     engine.state.upsertPod(driverPod("big", { createdAtMs: now - 5 * MIN, driverGpu: "0", count: 78, executorCpu: "1", executorMem: "1Gi" }));
     const probe = driverPod("probe", { createdAtMs: now - 1000, driverGpu: "0" });
     engine.state.upsertPod(probe);
-    const ctx = engine.ctx;
-    const walkOf = () => ctx.queueWalks.walkFor(probe, ctx.eligibleNodes(probe), now, (p) => ctx.instanceGroup(p), (p) => ctx.shape(p));
+    const walkOf = () => keptWalk({ engine, probe, now });
     const walk = walkOf();
     walk.ahead(walk.queue.length, now);
-    const w = { engine, probe, now } as unknown as World;
     const fits: boolean[] = [];
     for (const o of others) {
       engine.state.removePod(o.namespace, o.name);
       expect(walkOf()).toBe(walk);
-      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk(w), now));
+      expect(describeWalk(walk, now)).toEqual(describeWalk(freshWalk({ engine, probe, now }), now));
       fits.push(walk.steps[0].fits);
     }
     expect(fits).toEqual([false, false, true]);
