@@ -19,7 +19,7 @@ import type { NodeInfo, PodInfo } from "./model.js";
 import { podKey } from "./model.js";
 import { type Reservation, reservationKey } from "./reservation.js";
 import { type Resources, addInto, subInto, zero } from "./resources.js";
-import { classifyPod } from "./spark-pods.js";
+import { ROLE_LABEL, classifyPod } from "./spark-pods.js";
 import type { Slot } from "./reservation.js";
 
 /** Soft reservations of one dynamic-allocation application (reference §4.3), keyed by namespace + app id. */
@@ -146,9 +146,9 @@ export class ClusterState {
     const key = podKey(pod.namespace, pod.name);
     const seen = this.observed.get(key);
     if (seen && (seen.pod.uid === "" || seen.pod.uid === pod.uid)) this.observed.delete(key);
-    if (this.drivers.has(key) || pod.labels["spark-role"] === "driver") this.queueVersion++;
+    if (this.drivers.has(key) || pod.labels[ROLE_LABEL] === "driver") this.queueVersion++;
     this.pods.set(key, pod);
-    if (pod.labels["spark-role"] === "driver") this.drivers.add(key);
+    if (pod.labels[ROLE_LABEL] === "driver") this.drivers.add(key);
     else this.drivers.delete(key);
     this.refreshOverhead(key);
     this.version++;
@@ -517,8 +517,9 @@ export class ClusterState {
     const p = this.pods.get(key);
     if (!p || !p.nodeName || p.terminated || this.reservedPodRefs.has(key)) return;
     // A Terminating executor has handed its slot on (its replacement may take it): it holds none.
-    const identity = p.deleting ? undefined : classifyPod(p);
-    const app = identity?.ok && identity.value.role === "executor" ? reservationKey(p.namespace, identity.value.appId) : undefined;
+    // Most overhead pods are not Spark pods: the role label is read before the pod is classified.
+    const identity = !p.deleting && p.labels[ROLE_LABEL] === "executor" ? classifyPod(p) : undefined;
+    const app = identity?.ok ? reservationKey(p.namespace, identity.value.appId) : undefined;
     if (app) {
       let loose = this.looseExecutors.get(app);
       if (!loose) this.looseExecutors.set(app, (loose = new Map()));
