@@ -45,6 +45,9 @@ const METHODS: Record<Method, HttpMethod> = {
   DELETE: HttpMethod.DELETE,
 };
 
+/** The kept-alive agent per kubeconfig and the TLS material it was made with (KubeApi.agentFor). */
+const agents = new WeakMap<KubeConfig, { key: string; agent: http.Agent }>();
+
 /** Longest a request may take before it fails as a network error (retried like one); watches are not requests. */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -63,8 +66,6 @@ export const REQUEST_TIMEOUT_MS = 30_000;
  */
 export class KubeApi {
   private readonly http = new IsomorphicFetchHttpLibrary();
-  private agent?: http.Agent;
-  private agentKey = "";
 
   constructor(
     readonly kc: KubeConfig,
@@ -149,19 +150,24 @@ export class KubeApi {
     });
   }
 
-  /** One kept-alive agent, replaced when the TLS material changes (a rotated client certificate or CA). */
+  /**
+   * The kept-alive agent of this kubeconfig, shared by every KubeApi made from it (the informers, writers,
+   * leader election, events, …: one connection pool to the API server, not one per module); replaced when the
+   * TLS material changes (a rotated client certificate or CA).
+   */
   private agentFor(secure: boolean, opts: https.RequestOptions): http.Agent {
     const tls = secure
       ? { ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername }
       : {};
     const key = `${secure}|${[tls.ca, tls.cert, tls.key, tls.pfx].map((b) => (b === undefined ? "" : String(b))).join("|")}|${tls.passphrase ?? ""}|${tls.rejectUnauthorized ?? ""}|${tls.servername ?? ""}`;
-    if (this.agent && key === this.agentKey) return this.agent;
+    const known = agents.get(this.kc);
+    if (known && known.key === key) return known.agent;
     // The old agent is not destroyed: requests in flight on it finish; its idle connections are closed by the
     // server's idle timeout.
-    this.agentKey = key;
     const defined = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
-    this.agent = secure ? new https.Agent({ keepAlive: true, ...defined }) : new http.Agent({ keepAlive: true });
-    return this.agent;
+    const agent = secure ? new https.Agent({ keepAlive: true, ...defined }) : new http.Agent({ keepAlive: true });
+    agents.set(this.kc, { key, agent });
+    return agent;
   }
 
   private async viaClientNode(method: Method, url: URL, body: string | undefined, contentType: string): Promise<Answer> {

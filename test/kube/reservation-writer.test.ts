@@ -154,7 +154,7 @@ describe("ReservationWriter", () => {
 });
 
 describe("ReservationWriter against a TLS API server", () => {
-  it("keeps one connection for its writes, with the kubeconfig's CA and bearer token (client-node made one per request)", async () => {
+  it("keeps one connection for its writes and every client of the same kubeconfig, with the kubeconfig's CA and bearer token (client-node made one per request)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "writer-tls-"));
     execFileSync(
       "openssl",
@@ -204,6 +204,11 @@ describe("ReservationWriter against a TLS API server", () => {
       expect(seen[1].path).toBe(`/apis/sparkscheduler.palantir.com/v1beta2/namespaces/${NS}/resourcereservations/app-1`);
       expect(seen[2].body.metadata?.resourceVersion).toBe("2");
       expect(seen.every((s) => s.auth === "Bearer secret-token")).toBe(true);
+      expect(connections).toBe(1);
+      // Every client made from the same kubeconfig shares that connection (one pool, not one per module).
+      const other = new ReservationWriter(kc, { maxAttempts: 1, initialBackoffMs: 5, maxBackoffMs: 20 }, silentLog);
+      const last = bound(r, "executor-1", "exec-5");
+      expect(await other.write({ op: "update", reservation: last, previous: r })).toBe("6");
       expect(connections).toBe(1);
     } finally {
       api.closeAllConnections();
