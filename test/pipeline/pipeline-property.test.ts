@@ -121,6 +121,10 @@ async function run(seed: number, steps: number, early = false): Promise<EarlySta
     );
   };
   const newExecutor = (app: App) => server.put(PODS, executorObject(`${app.id}-exec-${app.nextExec++}`, app.id));
+  const isPending = (name: string) => {
+    const p = server.get(PODS, name, NS);
+    return p !== undefined && !(p.spec as { nodeName?: string }).nodeName && !(p.metadata as { deletionTimestamp?: string }).deletionTimestamp;
+  };
   const pending = () =>
     server
       .list(PODS, NS)
@@ -196,10 +200,21 @@ async function run(seed: number, steps: number, early = false): Promise<EarlySta
     if (rand() < 0.5) await new Promise((resolve) => setTimeout(resolve, 5));
     const candidates = pending().filter((n) => !apps.find((a) => n.startsWith(`${a.id}-`))?.finished);
     const calls = 1 + Math.floor(rand() * 10);
+    // With early answers the bind follows the answer at once, so calls for one pod model kube-scheduler as it is:
+    // one scheduling cycle per pod at a time, and no call for a pod it has bound (this harness would otherwise
+    // move a running pod to another node, which the API server's binding refuses). After-write answers keep the
+    // overlapping calls: each waits for its write, and they race on the reservation.
+    const chains = new Map<string, Promise<unknown>>();
+    const call = (name: string): Promise<unknown> => {
+      if (!early) return schedule(name);
+      const next = (chains.get(name) ?? Promise.resolve()).then(() => (isPending(name) ? schedule(name) : undefined));
+      chains.set(name, next);
+      return next;
+    };
     for (let i = 0; i < calls && candidates.length > 0; i++) {
       const name = pick(candidates);
-      ops.push(schedule(name));
-      if (rand() < 0.3) ops.push(schedule(name)); // kube-scheduler retries the same pod
+      ops.push(call(name));
+      if (rand() < 0.3) ops.push(call(name)); // kube-scheduler retries the same pod
     }
     await Promise.all(ops);
     server.clearFaults();
